@@ -1,0 +1,4 @@
+package ipc
+
+// PeerAllowed exposes the peer-credential rule to the tests.
+var PeerAllowed = peerAllowed

@@ -1,0 +1,141 @@
+package ipc
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+
+	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
+)
+
+// recvHeader is u32 length ‖ 07 ‖ u32 conn ID.
+const recvHeader = ipcmsg.FrameHeaderLen + 1 + 4
+
+var errCloseAfter = errors.New("closing after final error")
+
+// writeLoop is the client's only writer (ipc.md §3.3). Each round it writes
+// the legacy replies whose turn has come, the tagged replies, the
+// unsolicited Accept and RecvFrom messages, and then at most one Recv chunk
+// (≤ 64 KiB) per readable connection, round-robin. A client that stops
+// reading blocks only this goroutine.
+func (c *client) writeLoop() error {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	buf := make([]byte, recvHeader+ipcmsg.MaxRecvData)
+	var frame []byte
+	var batch []outMsg
+	var ring []*connEntry
+	for {
+		batch, ring = c.collect(batch[:0], ring[:0])
+		if len(batch) == 0 && len(ring) == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-c.ctx.Done():
+				return nil
+			}
+		}
+		for i, o := range batch {
+			frame = ipcmsg.AppendFrame(frame[:0], o.msg)
+			if _, err := bw.Write(frame); err != nil {
+				return err
+			}
+			if o.after != nil {
+				c.mu.Lock()
+				o.after()
+				c.mu.Unlock()
+			}
+			batch[i] = outMsg{}
+			if o.closeAfter {
+				bw.Flush()
+				return errCloseAfter
+			}
+		}
+		for i, e := range ring {
+			if err := c.serveConn(bw, e, buf); err != nil {
+				return err
+			}
+			ring[i] = nil
+		}
+	}
+}
+
+// collect takes the messages that may be written now and the connections
+// to read, in priority order.
+func (c *client) collect(batch []outMsg, ring []*connEntry) ([]outMsg, []*connEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	popped := false
+	for len(c.slots) > 0 && c.slots[0].done {
+		if c.slots[0].out.msg != nil {
+			batch = append(batch, c.slots[0].out)
+		}
+		c.slots[0] = nil
+		c.slots = c.slots[1:]
+		popped = true
+	}
+	if popped {
+		signal(c.readerWake)
+	}
+	batch = append(batch, c.tagReplies...)
+	clear(c.tagReplies)
+	c.tagReplies = c.tagReplies[:0]
+	batch = append(batch, c.unsolicited...)
+	clear(c.unsolicited)
+	c.unsolicited = c.unsolicited[:0]
+	c.datagrams = 0
+	for _, e := range c.ring {
+		e.queued = false
+	}
+	ring = append(ring, c.ring...)
+	clear(c.ring)
+	c.ring = c.ring[:0]
+	return batch, ring
+}
+
+// serveConn reads one chunk of e's data and writes it as Recv, or, at the
+// end of stream, sends the unsolicited ConnClosed and CloseOK (ipc.md §3.2,
+// §5.6, §10.7). Data after the owner's Close is discarded.
+func (c *client) serveConn(bw *bufio.Writer, e *connEntry, buf []byte) error {
+	n, err := e.conn.Read(buf[recvHeader:])
+	c.mu.Lock()
+	ownerClosed := e.ownerClosed
+	if n > 0 {
+		c.queueLocked(e) // read again until it reports no data
+		c.mu.Unlock()
+		if ownerClosed {
+			return nil
+		}
+		binary.BigEndian.PutUint32(buf, uint32(1+4+n))
+		buf[4] = byte(ipcmsg.CmdRecv)
+		binary.BigEndian.PutUint32(buf[5:], uint32(e.id))
+		_, werr := bw.Write(buf[:recvHeader+n])
+		return werr
+	}
+	if err == nil || e.ended {
+		c.mu.Unlock()
+		return nil
+	}
+	var eos *EndOfStream
+	if !errors.As(err, &eos) {
+		eos = &EndOfStream{Reason: ipcmsg.ReasonOther, Detail: err.Error()}
+	}
+	e.ended = true
+	if ownerClosed {
+		c.forgetLocked(e)
+	}
+	c.mu.Unlock()
+	if ownerClosed {
+		c.s.forgetConn(e)
+		return nil
+	}
+	var frame []byte
+	if c.closeReason.Load() {
+		frame = ipcmsg.AppendFrame(frame, ipcmsg.ConnClosed{Conn: e.id, Reason: eos.Reason, Detail: eos.Detail})
+	}
+	frame = ipcmsg.AppendFrame(frame, ipcmsg.CloseOK{Conn: e.id})
+	_, werr := bw.Write(frame)
+	return werr
+}
