@@ -122,6 +122,11 @@ var (
 	ErrPayloadTooLarge = errors.New("payload too large")
 )
 
+var (
+	zeroHeader   [HeaderSize]byte
+	zeroChecksum [4]byte
+)
+
 // Size returns the encoded size of p.
 func (p *Packet) Size() int { return HeaderSize + len(p.Payload) }
 
@@ -132,7 +137,7 @@ func (p *Packet) AppendTo(b []byte) ([]byte, error) {
 		return b, fmt.Errorf("%w: %d bytes (max %d)", ErrPayloadTooLarge, len(p.Payload), MaxPayload)
 	}
 	start := len(b)
-	b = append(b, make([]byte, HeaderSize)...)
+	b = append(b, zeroHeader[:]...)
 	h := b[start:]
 	h[0] = Version<<4 | byte(p.Flags&0x0F)
 	h[1] = byte(p.Protocol)
@@ -165,9 +170,8 @@ func Decode(b []byte, p *Packet) error {
 		return fmt.Errorf("%w: header declares %d payload bytes, %d present", ErrTruncated, n, len(b)-HeaderSize)
 	}
 	want := binary.BigEndian.Uint32(b[30:34])
-	var zero [4]byte
 	crc := crc32.ChecksumIEEE(b[:30])
-	crc = crc32.Update(crc, crc32.IEEETable, zero[:])
+	crc = crc32.Update(crc, crc32.IEEETable, zeroChecksum[:])
 	crc = crc32.Update(crc, crc32.IEEETable, b[HeaderSize:HeaderSize+n])
 	if crc != want {
 		return fmt.Errorf("%w: computed %08x, header carries %08x", ErrChecksum, crc, want)
