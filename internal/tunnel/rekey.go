@@ -1,0 +1,148 @@
+package tunnel
+
+import (
+	"time"
+
+	"github.com/pilot-go/pilot/internal/identity"
+	"github.com/pilot-go/pilot/internal/tunnel/session"
+)
+
+// rekeyLocked is the procedure of §6.9: a fresh local[P], cur[P] moved to
+// prev[P] (receive only), a new cur[P] from (new local, peerx[P]) sealing
+// every later frame, and a PILA (T5) retransmitted after 1, 2, 4 and 8 s
+// until confirmed. At most one rekey per 10 s unless force ((d), (e)).
+func (m *Manager) rekeyLocked(p *peer, now time.Time, force bool) {
+	if p.cur == nil || !p.hasPeerx || m.NodeID() == 0 {
+		return
+	}
+	if !force && !p.lastRekey.IsZero() && now.Sub(p.lastRekey) < RekeyMinGap {
+		return
+	}
+	if err := m.freshLocalLocked(p); err != nil {
+		return
+	}
+	st, err := session.New(session.Config{
+		LocalNode:     m.NodeID(),
+		PeerNode:      p.id,
+		Private:       p.local,
+		PeerPublic:    p.peerx,
+		Authenticated: p.cur.Authenticated(),
+		Created:       now,
+		Rand:          m.cfg.Rand,
+	})
+	if err != nil {
+		return
+	}
+	p.cur.CloseSend()
+	p.prev, p.prevUntil = p.cur, now.Add(PrevMax)
+	p.cur = st
+	clear(p.maxCtr)
+	p.rekeyPending = true
+	p.rekeyNext = now.Add(time.Second)
+	p.rekeyInterval = time.Second
+	p.lastRekey = now
+	p.rekeys++
+	m.ctr.rekeys.Add(1)
+	m.sendPILALocked(p, now, false) // T5
+}
+
+// confirmRekeyLocked: a PILA from P or a frame authenticating under the new
+// state confirms the rekey; prev[P] goes 5 s later.
+func (m *Manager) confirmRekeyLocked(p *peer, now time.Time) {
+	p.rekeyPending = false
+	if p.prev != nil {
+		if d := now.Add(PrevAfterConfirm); d.Before(p.prevUntil) {
+			p.prevUntil = d
+		}
+	}
+}
+
+// retransmitRekeyLocked resends the unchanged T5 PILA after 1, 2, 4 and 8 s.
+func (m *Manager) retransmitRekeyLocked(p *peer, now time.Time) {
+	if !p.rekeyPending || now.Before(p.rekeyNext) {
+		return
+	}
+	if p.rekeyInterval > SetupMaxBackoff {
+		p.rekeyPending = false // unconfirmed; prev expires at its 60 s deadline
+		return
+	}
+	m.sendPILALocked(p, now, false)
+	p.rekeyInterval *= 2
+	p.rekeyNext = now.Add(p.rekeyInterval)
+}
+
+// RotateIdentity switches to a new identity key (cli.md §4.8) and rekeys
+// every peer at once (§6.9 trigger (e)). The new key must already be
+// registered.
+func (m *Manager) RotateIdentity(id *identity.Identity) {
+	m.ident.Store(id)
+	now := m.cfg.Now()
+	for _, p := range m.snapshot() {
+		p.mu.Lock()
+		p.pilaFrame = nil
+		if !p.dead {
+			m.rekeyLocked(p, now, true)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// tick runs the timers of every peer.
+func (m *Manager) tick() {
+	now := m.cfg.Now()
+	for _, p := range m.snapshot() {
+		if m.tickPeer(p, now) {
+			m.removePeer(p)
+		}
+	}
+}
+
+// tickPeer runs one peer's timers and reports whether it should be removed
+// (idle for 10 min, §6.1).
+func (m *Manager) tickPeer(p *peer, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return false
+	}
+	for len(p.queue) > 0 && now.Sub(p.queue[0].at) > QueueAge {
+		m.dropQueueHeadLocked(p)
+	}
+	if len(p.queue) == 0 && p.cur == nil {
+		p.setupActive = false
+	}
+	if p.setupActive || (m.cfg.Plaintext && len(p.queue) > 0) {
+		m.setupStepLocked(p, now)
+	}
+	m.retransmitRekeyLocked(p, now)
+	if p.prev != nil && !now.Before(p.prevUntil) {
+		p.prev = nil
+	}
+	if p.cur != nil {
+		tr := p.cur.Triggers(now, m.cfg.RekeyInterval)
+		if tr != 0 || p.rekeyRequest {
+			p.rekeyRequest = false
+			m.rekeyLocked(p, now, tr&session.TriggerOwnPrefix != 0)
+		}
+		if p.relay && m.cfg.Beacon.IsValid() && !now.Before(p.nextRetry) {
+			m.directRetryLocked(p, now)
+		}
+	}
+	last := latest(p.lastRx, p.lastTx, p.resolvedAt, p.lastPILA, p.lastRecover)
+	if len(p.queue) == 0 && !p.resolving && !p.setupActive && now.Sub(last) > IdleTimeout {
+		m.killLocked(p)
+		return true
+	}
+	return false
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
