@@ -1,0 +1,275 @@
+package dataplane
+
+import (
+	"time"
+
+	"github.com/pilot-go/pilot/internal/ipc"
+	"github.com/pilot-go/pilot/internal/stream"
+	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
+	"github.com/pilot-go/pilot/internal/wire/packet"
+)
+
+// notify is what a pump found that must be reported once conn.mu is
+// released.
+type notify uint8
+
+const (
+	nReadable notify = 1 << iota
+	nWritable
+	nEstablished
+	nSuspectSYN
+	nSuspectRTO
+)
+
+// mailboxBatch bounds the packets handled per wake-up before the timer is
+// re-armed.
+const mailboxBatch = 64
+
+// start launches the connection's goroutine.
+func (c *conn) start() {
+	c.dp.wg.Add(1)
+	go c.run()
+}
+
+// run drives the engine: mailbox packets, timer ticks and kicks from
+// application calls (which already ran the engine inline).
+func (c *conn) run() {
+	defer c.dp.wg.Done()
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		if c.finished {
+			c.mu.Unlock()
+			return
+		}
+		dl := c.eng.NextDeadline()
+		c.mu.Unlock()
+		timer.Stop()
+		var tc <-chan time.Time
+		if !dl.IsZero() {
+			timer.Reset(time.Until(dl))
+			tc = timer.C
+		}
+		select {
+		case p := <-c.mbox:
+			c.handle(p)
+			for range mailboxBatch {
+				select {
+				case p = <-c.mbox:
+					c.handle(p)
+					continue
+				default:
+				}
+				break
+			}
+		case <-c.kick:
+		case <-tc:
+			c.mu.Lock()
+			now := time.Now()
+			c.eng.Tick(now)
+			n := c.pumpLocked(now)
+			c.mu.Unlock()
+			c.after(n)
+		case <-c.dp.ctx.Done():
+			c.mu.Lock()
+			now := time.Now()
+			if !c.finished {
+				c.eng.Abort()
+				n := c.pumpLocked(now)
+				c.mu.Unlock()
+				c.after(n)
+				c.mu.Lock()
+			}
+			c.finishLocked(now)
+			c.mu.Unlock()
+			c.after(nReadable)
+			return
+		}
+	}
+}
+
+func (c *conn) handle(p *packet.Packet) {
+	c.mu.Lock()
+	now := time.Now()
+	c.eng.Handle(p, now)
+	n := c.pumpLocked(now)
+	c.mu.Unlock()
+	c.after(n)
+}
+
+// wake tells the goroutine that an application call changed the engine.
+func (c *conn) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pumpLocked is the "Output after every call" step: it moves queued IPC
+// data into the engine, starts a requested close, sends Output, updates the
+// shared state and collects the engine's events.
+func (c *conn) pumpLocked(now time.Time) notify {
+	var n notify
+	moved := false
+	for len(c.pend) > 0 {
+		w, err := c.eng.Write(c.pend[0])
+		if err != nil {
+			c.pend, c.pendN = nil, 0
+			break
+		}
+		if w == 0 {
+			break
+		}
+		moved = true
+		c.pendN -= w
+		if w < len(c.pend[0]) {
+			c.pend[0] = c.pend[0][w:]
+			break
+		}
+		c.pend[0] = nil
+		c.pend = c.pend[1:]
+	}
+	if c.closeReq && len(c.pend) == 0 {
+		c.eng.Close(now)
+	}
+	c.out = c.eng.Output(now, c.out[:0])
+	for i := range c.out {
+		p := &c.out[i]
+		c.packetFor(p)
+		if err := c.dp.send(c.key.peer, p); err != nil && c.sendErr == nil {
+			c.sendErr = err
+		}
+	}
+	ev := c.eng.Events()
+	st := c.eng.State()
+	if stream.State(c.state.Swap(int32(st))) != st {
+		signal(c.stateSig)
+	}
+	if c.dialer && st == stream.StateSynSent && !c.synHinted && c.eng.SYNTransmissions() >= 3 {
+		c.synHinted = true
+		n |= nSuspectSYN
+	}
+	if st == stream.StateEstablished || st == stream.StateFinWait {
+		s := c.eng.Stats()
+		if s.SegsRecv != c.lastSegs {
+			c.lastSegs, c.lastRTOs, c.suspected = s.SegsRecv, s.RTOs, false
+		} else if s.RTOs-c.lastRTOs >= 2 && !c.suspected {
+			c.suspected = true
+			n |= nSuspectRTO
+		}
+	}
+	if ev&stream.EvEstablished != 0 {
+		c.wasEstab = true
+		c.peerISN.Store(c.eng.PeerISN())
+		n |= nEstablished
+		c.openEstabLocked()
+	}
+	if ev&(stream.EvReadable|stream.EvEOF|stream.EvReset|stream.EvClosed) != 0 {
+		n |= nReadable
+	}
+	if moved || ev&stream.EvWritable != 0 {
+		n |= nWritable
+	}
+	if ev&stream.EvEOF != 0 && !c.eofSeen {
+		c.eofSeen = true
+		c.dp.emitConn("conn.fin", c)
+	}
+	if ev&stream.EvReset != 0 {
+		c.reason = c.eng.Reason()
+		if c.reason == stream.ReasonDeadPeer {
+			c.dp.emitConn("conn.dead_peer", c)
+		}
+		c.dp.emitConn("conn.rst", c)
+	}
+	if ev&stream.EvClosed != 0 {
+		c.finishLocked(now)
+	}
+	return n
+}
+
+// finishLocked removes a CLOSED connection from the table; its unread
+// bytes stay readable.
+func (c *conn) finishLocked(now time.Time) {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	c.pend, c.pendN = nil, 0
+	c.openEstabLocked()
+	c.dp.mu.Lock()
+	c.dp.removeLocked(c, now)
+	c.dp.mu.Unlock()
+}
+
+func (c *conn) openEstabLocked() {
+	if !c.estabOpen {
+		c.estabOpen = true
+		close(c.estab)
+	}
+}
+
+// after reports n outside conn.mu.
+func (c *conn) after(n notify) {
+	if n&nReadable != 0 {
+		signal(c.rcvSig)
+		if s := c.getSink(); s != nil {
+			s.Readable(c.id)
+		}
+	}
+	if n&nWritable != 0 {
+		signal(c.wrSig)
+		if s := c.getSink(); s != nil {
+			s.Writable(c.id)
+		}
+	}
+	if c.key.peer != c.dp.self() {
+		if n&nSuspectSYN != 0 {
+			c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossSYN)
+		}
+		if n&nSuspectRTO != 0 {
+			c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossRTO)
+		}
+	}
+}
+
+func (c *conn) getSink() ipc.Sink {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sink == nil {
+		return nil
+	}
+	return c.sink
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// abort resets the connection locally (RST to the peer) with an IPC reason.
+func (c *conn) abort(r ipcmsg.CloseReason) {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	if c.override == 0 {
+		c.override = r
+	}
+	now := time.Now()
+	c.eng.Abort()
+	n := c.pumpLocked(now)
+	c.mu.Unlock()
+	c.after(n)
+	c.wake()
+}
+
+// emitConn emits a conn.* webhook (services.md §8.3).
+func (dp *DataPlane) emitConn(event string, c *conn) {
+	dp.emit(event, "remote_addr", c.remote.String(), "remote_port", int(c.key.rport),
+		"local_port", int(c.key.local), "conn_id", int(c.id))
+}
