@@ -1,17 +1,10 @@
 package registry
 
 import (
-	"context"
-
-	"github.com/pilot-go/pilot/internal/registry/server"
+	"github.com/pilot-go/pilot/internal/registry/handlers"
 )
 
 // newDispatcher builds the message handlers of registry.md §5–§7 from deps.
-//
-// ┌──────────────────────────────────────────────────────────────────────┐
-// │ WIRING POINT for the handler layer: replace the placeholder with the   │
-// │ real dispatcher, e.g. `return handlers.New(handlers.Config{...deps})`. │
-// └──────────────────────────────────────────────────────────────────────┘
 //
 // Contract (see server.Dispatcher): one Response per request, Response.Type
 // = the request's raw `type` ("" when unknown/absent) and Response.Code =
@@ -20,18 +13,13 @@ import (
 // (registrations, rate limits, auth failures, legacy auth) through
 // deps.Metrics. Audit records go through deps.Audit.Emit after the store
 // commit, which also counts pilot_audit_events_total.
-func newDispatcher(deps Deps) (server.Dispatcher, error) {
-	_ = deps
-	return placeholder{}, nil
-}
-
-// placeholder answers every request with `unavailable` until the handlers
-// are wired in.
-type placeholder struct{}
-
-func (placeholder) Handle(_ context.Context, _ *server.Request) server.Response {
-	return server.Response{
-		Body: server.ErrorBody(server.CodeUnavailable, "this registry build has no message handlers wired in yet; only /healthz, /readyz and /metrics work"),
-		Code: server.CodeUnavailable,
-	}
+func newDispatcher(deps Deps) (*handlers.Handler, error) {
+	cfg := deps.Config
+	return handlers.New(handlers.Config{
+		Store: deps.Store, Metrics: deps.Metrics, Limiter: deps.Limiter, Audit: deps.Audit,
+		Logger: deps.Logger, Now: deps.Now, Version: deps.Version,
+		AdminToken: cfg.AdminToken, LegacyV1: cfg.LegacyV1Auth, AuthSkew: cfg.AuthSkew,
+		StaleAfter: cfg.StaleAfter, NodeTTL: cfg.NodeTTL, InviteTTL: cfg.InviteTTL,
+		HandshakeTTL: cfg.HandshakeTTL, BeaconToken: cfg.BeaconToken,
+	})
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/pilot-go/pilot/internal/registry/auditlog"
 	"github.com/pilot-go/pilot/internal/registry/config"
+	"github.com/pilot-go/pilot/internal/registry/handlers"
 	"github.com/pilot-go/pilot/internal/registry/metrics"
 	"github.com/pilot-go/pilot/internal/registry/ratelimit"
 	"github.com/pilot-go/pilot/internal/registry/server"
@@ -69,6 +70,7 @@ type Registry struct {
 	deps   Deps
 	tls    *tlsconf.Result // nil without -tls
 	srv    *server.Server
+	hnd    *handlers.Handler
 	closer []func() error // run by Close in reverse order
 }
 
@@ -114,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Registry, er
 	if err != nil {
 		return nil, fmt.Errorf("handlers: %w", err)
 	}
+	r.hnd = disp
 	scfg := server.Config{
 		Addr: cfg.Listen, Listener: opts.Listener, HTTPAddr: cfg.HTTP,
 		AllowPlain: cfg.TLSAllowPlain, Dispatcher: disp,
@@ -158,10 +161,17 @@ func (r *Registry) Run(ctx context.Context) error {
 		return err
 	}
 	r.logStart()
-	// TODO(handlers): start the reaper/sweeper here (every cfg.ReapInterval:
-	// expired invites and handshakes, stale beacon entries, -node-ttl purge,
-	// registry.md §11), owned by this function and stopped with ctx.
+	// The reaper/sweeper (registry.md §11) runs until ctx ends; Run waits
+	// for it before the store is closed.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		r.hnd.RunSweeper(sweepCtx, r.cfg.ReapInterval)
+	}()
 	err := <-errc
+	stopSweep()
+	<-swept
 	r.log.Info("registry stopped")
 	return err
 }
@@ -182,6 +192,9 @@ func (r *Registry) logStart() {
 		r.log.Info("no admin token: token-only operations (network creation included) are disabled; set -admin-token or PILOT_REGISTRY_ADMIN_TOKEN")
 	} else if len(cfg.AdminToken) < 16 {
 		r.log.Warn("admin token is shorter than 16 bytes; use a longer random token")
+	}
+	if cfg.LegacyV1Auth {
+		r.log.Warn("legacy v1 auth is on: v1 signatures and the original's unsigned requests are accepted, which re-opens their replay and endpoint-hijack weaknesses; turn -legacy-v1-auth off once every daemon speaks auth v2")
 	}
 	if cfg.Beacon != "" {
 		r.log.Warn("-beacon is accepted for compatibility and ignored")
