@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
+	"github.com/pilot-go/pilot/pilot"
+)
+
+// Codes of cli.md §4.3 that have no IPC u16 value.
+const (
+	codeNotRunning         = "not_running"
+	codeInvalidArgument    = "invalid_argument"
+	codeInternal           = "internal"
+	codeTimeout            = "timeout"
+	codeAuthRequired       = "auth_required"
+	codeNotFound           = "not_found"
+	codeConnFailed         = "connection_failed"
+	codeFailedPrecondition = "failed_precondition"
+)
+
+// Error is a pilotctl failure: a machine code of cli.md §4.3, the human
+// message and an optional hint. Usage marks bad command-line usage, for
+// which text mode also prints the command's usage line.
+type Error struct {
+	Code    string
+	Message string
+	Hint    string
+	Usage   bool
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// ExitCode returns the exit status for code (cli.md §4.3).
+func ExitCode(code string) int {
+	switch code {
+	case codeInvalidArgument:
+		return 2
+	case codeNotRunning:
+		return 3
+	case "permission_denied", "unauthenticated", codeAuthRequired:
+		return 4
+	case codeNotFound:
+		return 5
+	case codeTimeout:
+		return 6
+	}
+	return 1
+}
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// usageErr is an invalid_argument failure caused by the command line.
+func usageErr(format string, args ...any) *Error {
+	return &Error{Code: codeInvalidArgument, Message: fmt.Sprintf(format, args...), Usage: true}
+}
+
+func notRunning(socket string) *Error {
+	return &Error{
+		Code:    codeNotRunning,
+		Message: fmt.Sprintf("daemon is not running (socket %s)", socket),
+		Hint:    "pilotctl daemon start",
+	}
+}
+
+// codeName maps an IPC u16 code to its string; values outside the table
+// (the original daemon's 1 included) are internal.
+func codeName(c ipcmsg.Code) string {
+	if c < ipcmsg.CodeInternal || c > ipcmsg.CodeAuthRequired {
+		return codeInternal
+	}
+	return c.String()
+}
+
+// fromIPC converts a daemon Error message (ipc.md §4): the optional second
+// line "hint: …" becomes the hint.
+func fromIPC(m ipcmsg.Error) *Error {
+	text, hint := m.Message()
+	return &Error{Code: codeName(m.Code), Message: text, Hint: hint}
+}
+
+// mapErr converts any error of a command into an *Error. socket names the
+// daemon socket for not_running; what describes the operation for timeouts.
+func mapErr(err error, socket, what string) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var pe *pilot.Error
+	if errors.As(err, &pe) {
+		return &Error{Code: codeName(ipcmsg.Code(pe.Code)), Message: pe.Message, Hint: pe.Hint}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return errorf(codeTimeout, "%s: deadline exceeded", what)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errorf(codeInternal, "%s: interrupted", what)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Net == "unix" {
+		return notRunning(socket)
+	}
+	msg := strings.TrimPrefix(err.Error(), "pilot: ")
+	return errorf(codeInternal, "%s: %s", what, msg)
+}

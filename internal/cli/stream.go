@@ -1,0 +1,550 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pilot-go/pilot/addr"
+	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
+	"github.com/pilot-go/pilot/pilot"
+)
+
+// Well-known service ports (services.md).
+const (
+	portEcho   = 7
+	portData   = 1001
+	portEvents = 1002
+	maxReply   = 65535 // connect/send/recv read at most this much per message
+)
+
+// streamCommands: ping, bench, connect, send, recv, and the original's
+// disconnect and listen (cli.md §4.5, ipc.md §12 item 3).
+func (a *app) streamCommands() []*cobra.Command {
+	return []*cobra.Command{a.pingCmd(), a.benchCmd(), a.connectCmd(), a.sendCmd(), a.recvCmd(),
+		a.disconnectCmd(), a.listenCmd()}
+}
+
+// dialTarget connects the SDK and opens a stream to t:port.
+func (a *app) dialTarget(ctx context.Context, t target, port addr.Port) (*pilot.Client, *pilot.Conn, error) {
+	cl, err := a.sdk(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	sa := addr.SocketAddr{Addr: t.Addr, Port: port}
+	conn, err := cl.Dial(ctx, pilot.Network, sa.String())
+	if err != nil {
+		cl.Close()
+		return nil, nil, mapErr(err, a.socket, "dial "+sa.String())
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	return cl, conn, nil
+}
+
+// round rounds v to d decimals (JSON floats of ping and bench).
+func round(v float64, d int) float64 {
+	p := math.Pow(10, float64(d))
+	return math.Round(v*p) / p
+}
+
+type pingResult struct {
+	Seq   int     `json:"seq"`
+	RTTMs float64 `json:"rtt_ms"`
+	OK    bool    `json:"ok"`
+	Error string  `json:"-"` // text mode only: data keys are those of cli.md §4.5
+}
+
+type pingData struct {
+	Target   string       `json:"target"`
+	Results  []pingResult `json:"results"`
+	Sent     int          `json:"sent"`
+	Received int          `json:"received"`
+	MinMs    float64      `json:"min_ms"`
+	AvgMs    float64      `json:"avg_ms"`
+	MaxMs    float64      `json:"max_ms"`
+}
+
+func (a *app) pingCmd() *cobra.Command {
+	var count int
+	var interval time.Duration = time.Second
+	cmd := &cobra.Command{
+		Use:     "ping <target> [--count 4] [--interval 1s]",
+		Short:   "Measure round trips to a node's echo service (port 7)",
+		Example: "  pilotctl ping alpha --count 3\n  pilotctl --json ping 686",
+		Args:    cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			if count < 1 {
+				return usageErr("--count must be at least 1")
+			}
+			ctx, cancel := a.ctx(cmd, defaultTimeout+time.Duration(count)*interval)
+			defer cancel()
+			t, err := a.resolveTarget(ctx, nil, args[0])
+			if err != nil {
+				return err
+			}
+			cl, err := a.sdk(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if !a.jsonMode {
+				fmt.Fprintf(a.env.Stdout, "PING %s port %d\n", t.label(), portEcho)
+			}
+			d := pingData{Target: t.Addr.String(), Results: []pingResult{}}
+			var sum float64
+			for i := 1; i <= count; i++ {
+				if i > 1 {
+					select {
+					case <-ctx.Done():
+						return mapErr(ctx.Err(), a.socket, "ping")
+					case <-time.After(interval):
+					}
+				}
+				r := a.probe(ctx, cl, t, i)
+				d.Sent++
+				if r.OK {
+					d.Received++
+					sum += r.RTTMs
+					if d.Received == 1 || r.RTTMs < d.MinMs {
+						d.MinMs = r.RTTMs
+					}
+					d.MaxMs = max(d.MaxMs, r.RTTMs)
+				}
+				d.Results = append(d.Results, r)
+				if !a.jsonMode {
+					if r.OK {
+						fmt.Fprintf(a.env.Stdout, "seq=%d rtt=%.1f ms\n", r.Seq, r.RTTMs)
+					} else {
+						fmt.Fprintf(a.env.Stdout, "seq=%d error: %s\n", r.Seq, r.Error)
+					}
+				}
+			}
+			if d.Received > 0 {
+				d.AvgMs = round(sum/float64(d.Received), 3)
+			}
+			if d.Received == 0 {
+				return errorf(codeConnFailed, "no echo from %s: %d sent, 0 received (%s)", t.label(), d.Sent, d.Results[0].Error)
+			}
+			return a.emit(d, func(w io.Writer) {
+				fmt.Fprintf(w, "%d sent, %d received, min/avg/max %.1f/%.1f/%.1f ms\n", d.Sent, d.Received, d.MinMs, d.AvgMs, d.MaxMs)
+			})
+		}),
+	}
+	cmd.Flags().IntVar(&count, "count", 4, "number of probes")
+	cmd.Flags().Var(durationValue{&interval}, "interval", "time between probes")
+	return cmd
+}
+
+// probe is one ping: a new stream to port 7 carrying "ping-<i>", the echo
+// read back, then close (services.md §2).
+func (a *app) probe(ctx context.Context, cl *pilot.Client, t target, i int) pingResult {
+	r := pingResult{Seq: i}
+	start := time.Now()
+	fail := func(err error) pingResult {
+		r.Error = mapErr(err, a.socket, "ping").Message
+		return r
+	}
+	sa := addr.SocketAddr{Addr: t.Addr, Port: portEcho}
+	conn, err := cl.Dial(ctx, pilot.Network, sa.String())
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	msg := []byte("ping-" + strconv.Itoa(i))
+	if _, err := conn.Write(msg); err != nil {
+		return fail(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		return fail(err)
+	}
+	if string(buf) != string(msg) {
+		r.Error = fmt.Sprintf("echo mismatch: sent %q, got %q", msg, buf)
+		return r
+	}
+	r.RTTMs = round(float64(time.Since(start).Microseconds())/1000, 3)
+	r.OK = true
+	return r
+}
+
+type benchData struct {
+	Target  string  `json:"target"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+	MiBPerS float64 `json:"mib_per_s"`
+}
+
+func (a *app) benchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "bench <target> [SIZE_MB=1] [--timeout 120s]",
+		Short:   "Measure throughput through a node's echo service (port 7)",
+		Example: "  pilotctl bench 686 8\n  pilotctl --json bench alpha 64 --timeout 5m",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			size := int64(1)
+			if len(args) == 2 {
+				n, err := strconv.ParseInt(args[1], 10, 64)
+				if err != nil || n < 1 || n > 1<<20 {
+					return usageErr("invalid size %q: want a number of MiB (at least 1)", args[1])
+				}
+				size = n
+			}
+			ctx, cancel := a.ctx(cmd, 120*time.Second)
+			defer cancel()
+			t, err := a.resolveTarget(ctx, nil, args[0])
+			if err != nil {
+				return err
+			}
+			cl, conn, err := a.dialTarget(ctx, t, portEcho)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			defer conn.Close()
+			total := size << 20
+			var prog *progress
+			if a.showProgress() {
+				prog = newProgress(a.env.Stderr, total, a.env.Now)
+			}
+			start := time.Now()
+			if err := echoBulk(conn, total, prog); err != nil {
+				prog.finish()
+				return mapErr(err, a.socket, "bench")
+			}
+			prog.finish()
+			secs := time.Since(start).Seconds()
+			d := benchData{Target: t.Addr.String(), Bytes: total, Seconds: round(secs, 2),
+				MiBPerS: round(float64(size)/math.Max(secs, 1e-9), 2)}
+			return a.emit(d, func(w io.Writer) {
+				fmt.Fprintf(w, "%d MiB echoed by %s in %.2f s: %.2f MiB/s\n", size, t.label(), d.Seconds, d.MiBPerS)
+			})
+		}),
+	}
+}
+
+// echoBulk writes total bytes (byte i = i mod 256) while reading the echo
+// back and checking it.
+func echoBulk(conn net.Conn, total int64, prog *progress) error {
+	werr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var off int64
+		for off < total {
+			n := int(min(int64(len(buf)), total-off))
+			for i := range n {
+				buf[i] = byte(off + int64(i))
+			}
+			if _, err := conn.Write(buf[:n]); err != nil {
+				werr <- err
+				return
+			}
+			off += int64(n)
+		}
+		werr <- nil
+	}()
+	buf := make([]byte, 64<<10)
+	var got int64
+	for got < total {
+		n, err := conn.Read(buf[:min(int64(len(buf)), total-got)])
+		for i := range n {
+			if buf[i] != byte(got+int64(i)) {
+				conn.Close()
+				<-werr
+				return errorf(codeInternal, "echo mismatch at byte %d", got+int64(i))
+			}
+		}
+		got += int64(n)
+		prog.update(got)
+		if err != nil {
+			conn.Close()
+			<-werr
+			if errors.Is(err, io.EOF) {
+				return errorf(codeConnFailed, "the echo service closed the stream after %d of %d bytes", got, total)
+			}
+			return err
+		}
+	}
+	return <-werr
+}
+
+type exchangeData struct {
+	Target   string `json:"target"`
+	Port     uint16 `json:"port"`
+	Sent     int    `json:"sent"`
+	Response string `json:"response"`
+}
+
+// exchange writes msg on a new stream to t:port, reads one reply (at most
+// 65,535 bytes) and closes (connect --message, send).
+func (a *app) exchange(cmd *cobra.Command, who string, port addr.Port, msg string) error {
+	ctx, cancel := a.ctx(cmd, defaultTimeout)
+	defer cancel()
+	t, err := a.resolveTarget(ctx, nil, who)
+	if err != nil {
+		return err
+	}
+	cl, conn, err := a.dialTarget(ctx, t, port)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	defer conn.Close()
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, maxReply)
+	n, err := conn.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	d := exchangeData{Target: t.Addr.String(), Port: uint16(port), Sent: len(msg), Response: string(buf[:n])}
+	return a.emit(d, func(w io.Writer) { fmt.Fprintln(w, d.Response) })
+}
+
+func parsePort(s string) (addr.Port, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, usageErr("invalid port %q: want 1-65535", s)
+	}
+	return addr.Port(n), nil
+}
+
+func (a *app) connectCmd() *cobra.Command {
+	var message string
+	cmd := &cobra.Command{
+		Use:     "connect <target> [PORT=1000] [--message M]",
+		Short:   "Open a stream: send one message and print the reply, or pipe stdin/stdout",
+		Example: `  pilotctl connect alpha 1000 --message "status?"` + "\n  echo hello | pilotctl connect 686 1000",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			port := addr.Port(1000)
+			if len(args) == 2 {
+				p, err := parsePort(args[1])
+				if err != nil {
+					return err
+				}
+				port = p
+			}
+			if cmd.Flags().Changed("message") {
+				return a.exchange(cmd, args[0], port, message)
+			}
+			if a.jsonMode {
+				return usageErr("--json needs --message: an interactive stream has no JSON result")
+			}
+			return a.pipe(cmd, args[0], port)
+		}),
+	}
+	cmd.Flags().StringVar(&message, "message", "", "send this message, print one reply and close")
+	return cmd
+}
+
+// pipe copies stdin to the stream and the stream to stdout until both
+// sides have closed.
+func (a *app) pipe(cmd *cobra.Command, who string, port addr.Port) error {
+	ctx, cancel := a.ctx(cmd, 0)
+	defer cancel()
+	t, err := a.resolveTarget(ctx, nil, who)
+	if err != nil {
+		return err
+	}
+	cl, conn, err := a.dialTarget(ctx, t, port)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() }) // an interrupt ends the pipe
+	defer stop()
+	// The IPC protocol has no half-close: after stdin ends the stream stays
+	// open for reading until the peer closes it.
+	go io.Copy(conn, a.env.Stdin)
+	_, err = io.Copy(a.env.Stdout, conn)
+	return err
+}
+
+func (a *app) sendCmd() *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use: "send <target> <port> --data D", Short: "Send one message on a new stream and print the reply",
+		Example: "  pilotctl send 686 1000 --data hello", Args: cobra.ExactArgs(2),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			port, err := parsePort(args[1])
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("data") {
+				return usageErr("missing --data: give the message to send")
+			}
+			return a.exchange(cmd, args[0], port, data)
+		}),
+	}
+	cmd.Flags().StringVar(&data, "data", "", "message to send")
+	return cmd
+}
+
+type recvMessage struct {
+	From string `json:"from"`
+	Data string `json:"data"`
+	Size int    `json:"size"`
+}
+
+func (a *app) recvCmd() *cobra.Command {
+	var count int
+	cmd := &cobra.Command{
+		Use: "recv <port> [--count 1]", Short: "Accept connections on a port and print one message from each",
+		Example: "  pilotctl recv 1000 --count 2 --timeout 60s", Args: cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			port, err := parsePort(args[0])
+			if err != nil {
+				return err
+			}
+			if count < 1 {
+				return usageErr("--count must be at least 1")
+			}
+			ctx, cancel := a.ctx(cmd, defaultTimeout)
+			defer cancel()
+			cl, err := a.sdk(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ln, err := cl.Listen(ctx, pilot.Network, fmt.Sprintf(":%d", port))
+			if err != nil {
+				return mapErr(err, a.socket, "recv")
+			}
+			defer ln.Close()
+			stop := context.AfterFunc(ctx, func() { ln.Close() })
+			defer stop()
+			d := struct {
+				Port     uint16        `json:"port"`
+				Messages []recvMessage `json:"messages"`
+			}{Port: uint16(port), Messages: []recvMessage{}}
+			for len(d.Messages) < count {
+				conn, err := ln.Accept()
+				if err != nil {
+					if ctx.Err() != nil {
+						return errorf(codeTimeout, "recv: timed out after %d of %d messages", len(d.Messages), count)
+					}
+					return err
+				}
+				m, err := readOne(ctx, conn)
+				if err != nil {
+					return err
+				}
+				d.Messages = append(d.Messages, m)
+				if !a.jsonMode {
+					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.Data)
+				}
+			}
+			return a.emit(d, nil)
+		}),
+	}
+	cmd.Flags().IntVar(&count, "count", 1, "number of connections to accept")
+	return cmd
+}
+
+// readOne reads one message (up to EOF or 65,535 bytes) and closes conn.
+func readOne(ctx context.Context, conn net.Conn) (recvMessage, error) {
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetReadDeadline(dl)
+	}
+	buf := make([]byte, maxReply)
+	n, err := conn.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return recvMessage{}, err
+	}
+	return recvMessage{From: conn.RemoteAddr().String(), Data: string(buf[:n]), Size: n}, nil
+}
+
+func (a *app) disconnectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "disconnect <conn_id>", Short: "Close a stream connection of any local client (IDs from info)",
+		Example: "  pilotctl disconnect 3", Args: cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 32)
+			if err != nil {
+				return usageErr("invalid connection ID %q", args[0])
+			}
+			ctx, cancel := a.ctx(cmd, defaultTimeout)
+			defer cancel()
+			c, err := a.daemon(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.call(ctx, ipcmsg.Close{Conn: ipcmsg.ConnID(id)}, ipcmsg.CmdCloseOK); err != nil {
+				return err
+			}
+			d := map[string]any{"conn_id": id, "closed": true}
+			return a.emit(d, func(w io.Writer) { fmt.Fprintf(w, "connection %d closed\n", id) })
+		}),
+	}
+}
+
+func (a *app) listenCmd() *cobra.Command {
+	var count int
+	cmd := &cobra.Command{
+		Use: "listen <port> [--count N]", Short: "Receive datagrams on a port and print them",
+		Example: "  pilotctl listen 5000 --count 3 --timeout 1m", Args: cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			port, err := parsePort(args[0])
+			if err != nil {
+				return err
+			}
+			if count < 1 {
+				return usageErr("--count must be at least 1")
+			}
+			ctx, cancel := a.ctx(cmd, defaultTimeout)
+			defer cancel()
+			cl, err := a.sdk(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			pc, err := cl.ListenPacket(ctx, pilot.Network, fmt.Sprintf(":%d", port))
+			if err != nil {
+				return mapErr(err, a.socket, "listen")
+			}
+			defer pc.Close()
+			if dl, ok := ctx.Deadline(); ok {
+				pc.SetReadDeadline(dl)
+			}
+			d := struct {
+				Port     uint16        `json:"port"`
+				Messages []recvMessage `json:"messages"`
+			}{Port: uint16(port), Messages: []recvMessage{}}
+			buf := make([]byte, 65536)
+			for len(d.Messages) < count {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+						return errorf(codeTimeout, "listen: timed out after %d of %d datagrams", len(d.Messages), count)
+					}
+					return err
+				}
+				m := recvMessage{From: from.String(), Data: string(buf[:n]), Size: n}
+				d.Messages = append(d.Messages, m)
+				if !a.jsonMode {
+					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.Data)
+				}
+			}
+			return a.emit(d, nil)
+		}),
+	}
+	cmd.Flags().IntVar(&count, "count", 1, "number of datagrams to receive")
+	return cmd
+}
