@@ -1,7 +1,7 @@
 // Command pilot-daemon is the Pilot node daemon (cli.md §3): it registers
 // the node with the registry, keeps it registered, joins the configured
-// fleet networks, and (after the integration step) runs the tunnels,
-// streams, built-in services and the IPC socket.
+// fleet networks, and runs the UDP tunnels, streams and datagrams, the
+// built-in services and the IPC socket.
 //
 // It is a thin main: flags, environment and -config → daemon.Config →
 // daemon.New → Run until SIGINT/SIGTERM.

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/pilot-go/pilot/addr"
+	"github.com/pilot-go/pilot/internal/dataplane"
 	"github.com/pilot-go/pilot/internal/identity"
+	"github.com/pilot-go/pilot/internal/ipc"
 	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/trust"
+	"github.com/pilot-go/pilot/internal/tunnel"
 	"github.com/pilot-go/pilot/internal/webhook"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 )
@@ -30,36 +33,54 @@ type Options struct {
 	RegistryDialer func(ctx context.Context, network, address string) (net.Conn, error)
 	// Now is the clock of the control plane (nil = time.Now).
 	Now func() time.Time
-	// ListenAddr and LANAddrs stand in for the tunnel layer until the
-	// integration step wires it (see the seams in Run).
+	// ListenAddr and LANAddrs replace the addresses registered for the
+	// tunnel socket (nil = the beacon's observed endpoint or the socket's
+	// own address, and the host's addresses).
 	ListenAddr func() string
 	LANAddrs   func() []string
 	// Events receives the webhook events instead of the webhook client
 	// (tests). Nil = the webhook client.
 	Events Emitter
+	// DiscoverTimeout bounds the start-up beacon discovery (0 = 3 s).
+	DiscoverTimeout time.Duration
+	// ControlPlaneOnly builds neither the UDP socket, the tunnel, the data
+	// plane nor the IPC socket (control-plane tests in synctest bubbles,
+	// where real sockets cannot run).
+	ControlPlaneOnly bool
 }
 
-// Daemon is the composition root of pilot-daemon. This file wires the
-// control plane (identity, registry client, registration and heartbeats,
-// fleet auto-join, key rotation, trust, admission cache, webhooks); the
-// data-plane seams are marked "SEAM(integration)".
+// Daemon is the composition root of pilot-daemon: identity, registry
+// client, registration and heartbeats, fleet auto-join, key rotation,
+// trust, admission cache, webhooks, the UDP tunnel (with the beacon
+// client), the data plane, the built-in services and the IPC socket.
 type Daemon struct {
 	cfg       *Config
+	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
+	started   time.Time
 	client    *regclient.Client
 	webhook   *webhook.Client
+	events    Emitter
 	registrar *Registrar
 	autojoin  *AutoJoiner
 	trust     *trust.Manager
 	admission *AdmissionCache
+	admit     *admission
+	sender    *handshakeSender
 	pollKick  chan struct{}
+
+	udp *net.UDPConn
+	tun *tunnel.Manager
+	dp  *dataplane.DataPlane
+	ipc *ipc.Server
 }
 
-// New prepares the state directory and the identity and builds the
-// control-plane components. A corrupt identity or trust store is an
-// error; nothing is overwritten.
-func New(cfg *Config, opts Options) (*Daemon, error) {
+// New prepares the state directory and the identity, builds every
+// component, binds the UDP socket (-listen) and creates the IPC socket
+// (-socket, mode 0600). A corrupt identity or trust store is an error;
+// nothing is overwritten. Everything opened is closed on error.
+func New(cfg *Config, opts Options) (_ *Daemon, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -87,58 +108,115 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, now: now, client: client, pollKick: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, now: now, started: now(), client: client,
+		pollKick: make(chan struct{}, 1), sender: &handshakeSender{}}
+	defer func() {
+		if err != nil {
+			d.closeAll()
+		}
+	}()
 	d.webhook, err = webhook.New(webhook.Config{
 		StateDir: cfg.StateDir, URL: cfg.Webhook, Secret: cfg.WebhookSecret, Version: Version,
 		NodeID: func() uint32 { return uint32(client.NodeID()) }, Logger: log, Now: now,
 	})
 	if err != nil {
-		client.Close()
 		return nil, err
 	}
-	var events Emitter = d.webhook
+	d.events = d.webhook
 	if opts.Events != nil {
-		events = opts.Events
+		d.events = opts.Events
 	}
 	d.admission = NewAdmissionCache(admissionFetcher{client}, now)
+	d.admit = &admission{d: d}
+	if !opts.ControlPlaneOnly {
+		if err := d.bindUDP(); err != nil {
+			return nil, err
+		}
+	}
 	var reg *Registrar
 	d.autojoin = NewAutoJoiner(AutoJoinConfig{
-		Client: client, Networks: cfg.Networks, AdminToken: cfg.AdminToken, Events: events, Logger: log,
+		Client: client, Networks: cfg.Networks, AdminToken: cfg.AdminToken, Events: d.events, Logger: log,
 		OnMember: func(n addr.NetworkID) { reg.Memberships().Note(n, true); d.admission.Invalidate() },
 	})
+	listen, lan := opts.ListenAddr, opts.LANAddrs
+	if listen == nil {
+		listen = d.listenAddr
+	}
+	if lan == nil {
+		lan = d.lanAddrs
+	}
 	reg, err = NewRegistrar(RegistrarConfig{
 		Client: client, IdentityPath: cfg.Identity, Identity: id, Hostname: cfg.Hostname, Public: cfg.Public,
-		Owner: cfg.Email, Version: Version, Heartbeat: cfg.Heartbeat, Events: events, Logger: log, Now: now,
-		ListenAddr: opts.ListenAddr, LANAddrs: opts.LANAddrs,
-		OnRegistered:  func(context.Context, Registration) { d.autojoin.Trigger() },
-		OnHeartbeat:   func(context.Context) { d.kickPoll() },
-		OnPolicyEpoch: func(uint64) { d.admission.Invalidate() },
-		// SEAM(integration): re-authenticate tunnels with the new key
-		// (tunnel.Manager re-keying / PILA with the new identity).
-		OnIdentity: func(*identity.Identity) {},
+		Owner: cfg.Email, Version: Version, Heartbeat: cfg.Heartbeat, Events: d.events, Logger: log, Now: now,
+		ListenAddr: listen, LANAddrs: lan,
+		OnRegistered: func(_ context.Context, r Registration) {
+			if d.tun != nil {
+				d.tun.SetNodeID(r.NodeID)
+			}
+			d.autojoin.Trigger()
+		},
+		OnHeartbeat: func(context.Context) { d.kickPoll() },
+		OnPolicyEpoch: func(uint64) {
+			d.admission.Invalidate()
+			if d.dp != nil {
+				d.dp.InvalidateMembers()
+			}
+		},
+		OnIdentity: func(id *identity.Identity) {
+			if d.tun != nil {
+				d.tun.RotateIdentity(id)
+			}
+		},
 	})
 	if err != nil {
-		client.Close()
 		return nil, err
 	}
 	d.registrar = reg
 	d.trust, err = trust.New(trust.Config{
 		Path: trust.DefaultPath(cfg.StateDir), Self: reg.NodeID, Identity: reg.Identity,
-		Registry: trustRegistry{client}, Events: events, Logger: log, Now: now,
+		Registry: trustRegistry{client}, Events: trustEvents{d}, Logger: log, Now: now,
 		AutoApprove: cfg.TrustAutoApprove, HandshakeCompat: cfg.HandshakeCompat, MSS: cfg.MSS,
-		// SEAM(integration): Sender = a stream dial to 0:<peer>:444 that
-		// writes the message in one write and closes once acknowledged
-		// (≤ 5 s); Tunnels = tunnel.Manager's per-peer teardown.
-		Sender: nil, Tunnels: nil,
+		Sender: d.sender, Tunnels: dataplaneTunnels{d},
 	})
 	if err != nil {
-		client.Close()
+		return nil, err
+	}
+	if opts.ControlPlaneOnly {
+		return d, nil
+	}
+	if err := d.buildDataPlane(id); err != nil {
+		return nil, err
+	}
+	d.ipc, err = ipc.New(ipc.Config{SocketPath: cfg.Socket, Backend: backend{d.dp, control{d}},
+		Logger: log, Version: Version})
+	if err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// Accessors for the integration step (IPC handlers, admission, Info).
+// closeAll releases what New opened (error path).
+func (d *Daemon) closeAll() {
+	if d.ipc != nil {
+		d.ipc.Close()
+	}
+	if d.dp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = d.dp.Shutdown(ctx)
+		cancel()
+	}
+	if d.tun != nil {
+		d.tun.Close()
+	} else if d.udp != nil {
+		d.udp.Close()
+	}
+	if d.webhook != nil {
+		d.webhook.Close()
+	}
+	d.client.Close()
+}
+
+// Accessors (tests, metrics).
 
 func (d *Daemon) Client() *regclient.Client         { return d.client }
 func (d *Daemon) Registrar() *Registrar             { return d.registrar }
@@ -153,48 +231,117 @@ func (d *Daemon) Identity() *identity.Identity      { return d.registrar.Identit
 func (d *Daemon) NodeID() addr.NodeID               { return d.registrar.NodeID() }
 func (d *Daemon) HealthSnapshot() Health            { return d.registrar.Health() }
 func (d *Daemon) HealthStatus(now time.Time) string { return d.registrar.Health().Status(now) }
+func (d *Daemon) Tunnel() *tunnel.Manager           { return d.tun }
+func (d *Daemon) DataPlane() *dataplane.DataPlane   { return d.dp }
 
-// Run starts the components and blocks until ctx ends, then shuts down:
-// webhooks drain for at most 5 s; the node is never deregistered and never
-// leaves networks, so memberships, roles and trust survive restarts.
+// UDPAddr is the tunnel socket's address (nil with ControlPlaneOnly).
+func (d *Daemon) UDPAddr() *net.UDPAddr {
+	if d.udp == nil {
+		return nil
+	}
+	return d.udp.LocalAddr().(*net.UDPAddr)
+}
+
+// Control returns the daemon's ipc.Control (tests).
+func (d *Daemon) Control() ipc.Control { return control{d} }
+
+func (d *Daemon) uptimeSecs() uint64 {
+	if s := d.now().Sub(d.started); s > 0 {
+		return uint64(s / time.Second)
+	}
+	return 0
+}
+
+// Run starts the components and blocks until ctx ends, then shuts down in
+// order: stop accepting IPC, data plane (FINs, ≤ 2 s drain), tunnel,
+// webhooks (drain ≤ 5 s). The node is never deregistered and never leaves
+// networks, so memberships, roles and trust survive restarts.
 //
-// Start-up order (cli.md §3.1): identity (New) → SEAM bind UDP → SEAM
-// beacon endpoint discovery → register → set_visibility → auto-join →
-// SEAM IPC socket → SEAM services → heartbeats.
+// Start-up order (cli.md §3.1): identity and UDP socket (New) → beacon
+// endpoint discovery → register → set_visibility → auto-join → IPC →
+// services → heartbeats. Registration retries in the background, so the
+// IPC socket and the services start without waiting for the registry.
 func (d *Daemon) Run(ctx context.Context) error {
-	// SEAM(integration): bind the tunnel's UDP socket (-listen), run
-	// beacon endpoint discovery (-beacon, or -endpoint) and pass its
-	// observed endpoint as Options.ListenAddr before registering.
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil {
+	d.admit.ctx.Store(&ctx)
+	whCtx, stopWebhook := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWebhook()
+	tunCtx, stopTunnel := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTunnel()
+	var wg, tunWG, whWG sync.WaitGroup
+	run := func(wg *sync.WaitGroup, c context.Context, name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(c); err != nil {
 				d.log.Error("component stopped", "component", name, "err", err)
 			}
-		}()
+		})
 	}
-	run("webhook", d.webhook.Run)
-	run("autojoin", d.autojoin.Run)
-	run("trust-poll", d.pollLoop)
-	run("registrar", d.registrar.Run)
-	// SEAM(integration): start the stream engine, the IPC server on
-	// -socket (mode 0600) with handlers backed by Registrar (hostname,
-	// visibility, deregister, key rotate), trust.Manager (Handshake 0x0F),
-	// Memberships (Info networks), AdmissionCache + trust.IsTrusted
-	// (wire.md §8) and webhook.Client (SetWebhook, Health); then the
-	// built-in services (-no-echo, -no-dataexchange, -no-eventstream,
-	// -no-tasksubmit) and the port-444 listener that calls
-	// trust.ReadMessage and Manager.HandleMessage.
+	run(&whWG, whCtx, "webhook", d.webhook.Run)
+	if d.tun != nil {
+		run(&tunWG, tunCtx, "tunnel", d.tun.Run)
+		d.discover(ctx)
+	}
+	run(&wg, ctx, "autojoin", d.autojoin.Run)
+	run(&wg, ctx, "trust-poll", d.pollLoop)
+	run(&wg, ctx, "registrar", d.registrar.Run)
+	ipcDone := make(chan struct{})
+	if d.ipc != nil {
+		go func() {
+			defer close(ipcDone)
+			if err := d.ipc.Run(ctx); err != nil {
+				d.log.Error("ipc server stopped", "err", err)
+			}
+		}()
+		if err := d.startServices(); err != nil {
+			d.log.Error("built-in services", "err", err)
+		}
+	} else {
+		close(ipcDone)
+	}
 	d.log.Info("pilot-daemon started", "registry", d.cfg.Registry, "state_dir", d.cfg.StateDir,
-		"socket", d.cfg.Socket, "networks", len(d.cfg.Networks))
+		"socket", d.cfg.Socket, "udp", d.UDPAddr(), "networks", len(d.cfg.Networks))
 	<-ctx.Done()
-	// SEAM(integration): close streams, remove the IPC socket.
-	wg.Wait()
+	if d.ipc != nil {
+		d.ipc.Close()
+	}
+	<-ipcDone
+	if d.dp != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), dataplane.DefaultDrainTimeout+2*time.Second)
+		if err := d.dp.Shutdown(sctx); err != nil {
+			d.log.Debug("data plane shutdown", "err", err)
+		}
+		cancel()
+	}
+	stopTunnel()
+	tunWG.Wait()
+	wg.Wait()         // control plane loops end with ctx
+	d.webhook.Close() // drains ≤ 5 s
+	stopWebhook()
+	whWG.Wait()
 	d.client.Close()
 	d.log.Info("pilot-daemon stopped")
 	return nil
+}
+
+// discover runs the start-up endpoint discovery through the tunnel socket
+// (beacon.md §3.2) unless -endpoint fixes the endpoint or no beacon is
+// configured. A failure is logged: registration goes ahead with the
+// socket's own address.
+func (d *Daemon) discover(ctx context.Context) {
+	if d.cfg.Endpoint != "" || d.cfg.Beacon == "" {
+		return
+	}
+	to := d.opts.DiscoverTimeout
+	if to <= 0 {
+		to = 3 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, to)
+	defer cancel()
+	ep, err := d.tun.Discover(dctx)
+	if err != nil {
+		d.log.Warn("beacon endpoint discovery failed", "beacon", d.cfg.Beacon, "err", err)
+		return
+	}
+	d.log.Info("public endpoint discovered", "endpoint", ep.String())
 }
 
 // kickPoll asks pollLoop to drain poll_handshakes (never blocks).
@@ -218,17 +365,6 @@ func (d *Daemon) pollLoop(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// Admit applies wire.md §8 steps 2–4 from local state and caches only
-// (never blocks): ok false means the caller parks the packet and calls
-// Admission().Resolve off the packet path. Control packets (step 1) are
-// the caller's.
-func (d *Daemon) Admit(peer addr.NodeID, port addr.Port) (Decision, bool) {
-	if d.registrar.Public() || d.trust.IsTrusted(peer) {
-		return Decision{Verdict: Admit}, true
-	}
-	return d.admission.Cached(peer, port)
 }
 
 // NewLogger returns the slog logger of -log-format and -log-level.

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/identity"
+	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 	whmsg "github.com/pilot-go/pilot/internal/wire/svcmsg/webhook"
 )
@@ -166,3 +168,26 @@ func (r *Registrar) resetKeyWarning() {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// Reclaim is cli.md §4.8 `key reclaim` after the caller's checks: it
+// deregisters the current node, binds this daemon's key to target with
+// reassign_key (adminToken, signed by our key) and registers again, which
+// adopts target. It returns the previous node ID. opMu keeps heartbeats
+// and registrations out until the key is reassigned.
+func (r *Registrar) Reclaim(ctx context.Context, target addr.NodeID, adminToken string) (addr.NodeID, error) {
+	r.opMu.Lock()
+	prev := r.NodeID()
+	if err := r.client.Deregister(ctx); err != nil {
+		r.opMu.Unlock()
+		return prev, err
+	}
+	_, err := r.client.ReassignKey(ctx, target, regclient.WithAdminToken(adminToken))
+	r.opMu.Unlock()
+	if err != nil {
+		// Our node is gone: register again (a new or the same ID).
+		r.MarkDeregistered()
+		r.Reregister()
+		return prev, err
+	}
+	return prev, r.registerOnce(ctx, true)
+}

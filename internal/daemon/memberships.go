@@ -99,3 +99,14 @@ func (m *Memberships) List() []addr.NetworkID {
 	slices.Sort(out)
 	return out
 }
+
+// Has reports whether the node is a member of network n; the backbone
+// (network 0) is always true.
+func (m *Memberships) Has(n addr.NetworkID) bool {
+	if n == 0 {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nets[n]
+}

@@ -528,3 +528,11 @@ func (r *Registrar) Public() bool {
 	defer r.mu.Unlock()
 	return r.public
 }
+
+// Hostname returns the hostname the daemon applies (-hostname, then IPC
+// SetHostname); "" when none.
+func (r *Registrar) Hostname() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hostname
+}

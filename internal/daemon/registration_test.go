@@ -41,7 +41,7 @@ func (h *harness) config(args ...string) *Config {
 func (h *harness) start(cfg *Config) (*Daemon, func()) {
 	h.t.Helper()
 	opts := h.opts
-	opts.RegistryDialer, opts.Events = h.reg.dial, h.events
+	opts.RegistryDialer, opts.Events, opts.ControlPlaneOnly = h.reg.dial, h.events, true
 	d, err := New(cfg, opts)
 	if err != nil {
 		h.t.Fatal(err)
