@@ -207,16 +207,23 @@ func TestMaximalEventPasses(t *testing.T) {
 	sub := subscribe(t, ctx, b, evs, "sub", "big")
 	pub := subscribe(t, ctx, b, evs, "pub", "x")
 	payload := bytes.Repeat([]byte{7}, events.MaxPayload)
-	got := make(chan events.Event, 1)
-	go func() { got <- sub.recv() }()
+	type result struct {
+		ev  events.Event
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		_ = sub.conn.SetReadDeadline(time.Now().Add(svctest.WaitLimit))
+		ev, err := events.ReadEvent(sub.conn)
+		got <- result{ev, err}
+	}()
 	pub.send("big", payload)
-	select {
-	case ev := <-got:
-		if !bytes.Equal(ev.Payload, payload) {
-			t.Fatal("payload changed")
-		}
-	case <-time.After(svctest.WaitLimit):
-		t.Fatal("maximal event not delivered")
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("maximal event not delivered: %v", r.err)
+	}
+	if !bytes.Equal(r.ev.Payload, payload) {
+		t.Fatal("payload changed")
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	whmsg "github.com/pilot-go/pilot/internal/wire/svcmsg/webhook"
 )
 
-// WaitLimit bounds every wait of the service tests.
-const WaitLimit = 10 * time.Second
+// WaitLimit bounds every wait of the service tests. It is generous because
+// CI runs them under the race detector on a busy 2-core machine; it only
+// matters when a test fails.
+const WaitLimit = 30 * time.Second
 
 // CheckLeaks fails t when more goroutines run at its end than at its
 // start, after a bounded wait for them to exit. Call it first in a test so
