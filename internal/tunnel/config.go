@@ -156,6 +156,7 @@ const (
 	KeyTTL            = 10 * time.Minute
 	KeyRefetch        = 30 * time.Second
 	ResolveTTL        = 60 * time.Second
+	ResolveRefusalTTL = 5 * time.Second
 	IdleTimeout       = 10 * time.Minute
 	RetiredKeys       = 16
 	DefaultRekey      = 2 * time.Hour

@@ -25,7 +25,10 @@
 // signed discovers. Send never waits for the network: without keys the
 // packet is queued (§6.5) and T1 runs. Inbound packets that passed §6.6
 // steps 1–8 go to Config.Deliver on the reader goroutine. Resolve resolves
-// a peer for a dial (the error "resolve node P: …"); SuspectPeerLoss is the
+// a peer for a dial (the error "resolve node P: …"; nil at once for a peer
+// with an authenticated state and a known path); InvalidateResolve and
+// InvalidateAllResolves drop cached answers when trust forms or a new
+// policy_epoch arrives; SuspectPeerLoss is the
 // stream layer's hook for §6.9 (f) and the relay switch of §7.5; Teardown
 // is §6.11; PeerStats, Counters and ObservedEndpoint feed IPC Info.
 // Admission (§8) is the caller's: Deliver says whether the peer is
@@ -35,8 +38,9 @@
 //
 // # Paths (§7)
 //
-// First contact resolves P (60 s cache; the last known endpoint when the
-// registry is unreachable), requests a punch when a beacon is configured,
+// First contact resolves P (successes cached 60 s, refusals 5 s — a
+// private peer becomes resolvable when trust forms; the last known
+// endpoint when the registry is unreachable), requests a punch when a beacon is configured,
 // and sends T1 to every candidate; the source of P's first authenticated
 // direct frame becomes endpoint[P]. The path switches to the relay after
 // 3 s of unanswered T1, on SuspectPeerLoss(LossSYN) without recent direct

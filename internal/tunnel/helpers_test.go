@@ -94,6 +94,7 @@ type tapConn struct {
 	frames [][]byte   // PILS frames sent directly, in order
 	pils   []uint64   // counters of PILS sent
 	pilaX  [][32]byte // X25519 keys of the PILAs sent
+	pilaID [][32]byte // Ed25519 keys of the PILAs sent
 }
 
 func (c *tapConn) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
@@ -111,6 +112,7 @@ func (c *tapConn) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
 		var f frame.PILA
 		if f.Decode(inner) == nil {
 			c.pilaX = append(c.pilaX, f.X25519)
+			c.pilaID = append(c.pilaID, f.Ed25519)
 		}
 	}
 	if k == frame.KindPILS {
@@ -162,6 +164,7 @@ type nodeOpts struct {
 	noDiscov  bool
 	silent    bool // never sends recovery PILAs (like the original)
 	lan       []netip.Addr
+	resolver  Resolver // replaces the registry as Resolver
 }
 
 func newIdentity(t testing.TB) *identity.Identity {
@@ -208,6 +211,9 @@ func startNode(t testing.TB, conn netsim.PacketConn, id addr.NodeID, reg *regist
 	}
 	if o.beacon {
 		cfg.Beacon = beaconEP
+	}
+	if o.resolver != nil {
+		cfg.Resolver = o.resolver
 	}
 	m, err := New(cfg)
 	if err != nil {

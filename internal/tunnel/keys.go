@@ -36,7 +36,13 @@ type keyEntry struct {
 	notFound bool              // the registry said not_found at fetched
 	fetched  time.Time         // when key/notFound was obtained
 	lastTry  time.Time         // last lookup started
-	wait     chan struct{}     // non-nil while a lookup is in flight
+	// matched: a frame carried the cached key since the last lookup
+	// started. The first mismatch after a match is how a key rotation
+	// looks: it refetches at once (§6.3 step 6). The 30 s limit applies
+	// to repeated refetches, so forged keys cost at most one lookup per
+	// genuine match.
+	matched bool
+	wait    chan struct{} // non-nil while a lookup is in flight
 }
 
 func newKeyCache(l KeyLookup, now func() time.Time) *keyCache {
@@ -95,7 +101,9 @@ func (c *keyCache) fetch(ctx context.Context, node addr.NodeID, e *keyEntry) err
 
 // matches decides §6.3 step 6: does carried equal node's registered key?
 // A fresh cached key that matches answers at once; otherwise the registry
-// is asked (single-flight, rate limited per node). With the registry
+// is asked (single-flight), at most once per 30 s per node, except that the
+// first mismatch after the cached key matched a frame refetches at once:
+// that is how a peer's key rotation is seen without delay. With the registry
 // unreachable a cached key, even stale, is used; with no key the frame is
 // dropped.
 func (c *keyCache) matches(ctx context.Context, node addr.NodeID, carried []byte) bool {
@@ -105,7 +113,7 @@ func (c *keyCache) matches(ctx context.Context, node addr.NodeID, carried []byte
 		c.mu.Lock()
 		e := c.entryLocked(node)
 		fresh := e.key != nil && now.Sub(e.fetched) < KeyTTL
-		if fresh && e.key.Equal(ed25519.PublicKey(carried)) {
+		if fresh && e.matchLocked(carried) {
 			c.mu.Unlock()
 			return true
 		}
@@ -119,21 +127,31 @@ func (c *keyCache) matches(ctx context.Context, node addr.NodeID, carried []byte
 			waited = true
 			continue
 		}
-		if waited || e.wait != nil || (e.key != nil && fresh && now.Sub(e.lastTry) < KeyRefetch) ||
-			(e.notFound && now.Sub(e.lastTry) < KeyRefetch) {
-			ok := e.key != nil && e.key.Equal(ed25519.PublicKey(carried))
+		limited := now.Sub(e.lastTry) < KeyRefetch
+		if waited || e.wait != nil || (e.key != nil && fresh && limited && !e.matched) ||
+			(e.notFound && limited) {
+			ok := e.matchLocked(carried)
 			c.mu.Unlock()
 			return ok
 		}
 		e.wait = make(chan struct{})
-		e.lastTry = now
+		e.lastTry, e.matched = now, false
 		c.mu.Unlock()
 		_ = c.fetch(ctx, node, e)
 		c.mu.Lock()
-		ok := e.key != nil && e.key.Equal(ed25519.PublicKey(carried))
+		ok := e.matchLocked(carried)
 		c.mu.Unlock()
 		return ok
 	}
+}
+
+// matchLocked compares carried with the cached key, recording a match.
+func (e *keyEntry) matchLocked(carried []byte) bool {
+	ok := e.key != nil && e.key.Equal(ed25519.PublicKey(carried))
+	if ok {
+		e.matched = true
+	}
+	return ok
 }
 
 // registered answers §6.4 step 3 for a PILK sender: true when the registry
@@ -166,7 +184,7 @@ func (c *keyCache) registered(ctx context.Context, node addr.NodeID) (bool, erro
 			return false, ErrUnreachable
 		}
 		e.wait = make(chan struct{})
-		e.lastTry = now
+		e.lastTry, e.matched = now, false
 		c.mu.Unlock()
 		if err := c.fetch(ctx, node, e); err != nil {
 			return false, err

@@ -139,7 +139,8 @@ func (c *countingKeys) LookupKey(ctx context.Context, _ addr.NodeID) (ed25519.Pu
 }
 
 // TestKeyCache_SingleFlightAndRefetch: concurrent checks share one lookup;
-// a mismatch refetches at most once per 30 s; a fresh match needs none.
+// the first mismatch after a match refetches at once (a rotation), repeated
+// mismatches at most once per 30 s; a fresh match needs none.
 func TestKeyCache_SingleFlightAndRefetch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		k1 := newIdentity(t).PublicKey()
@@ -160,19 +161,33 @@ func TestKeyCache_SingleFlightAndRefetch(t *testing.T) {
 		if ck.n != 1 {
 			t.Fatalf("%d lookups, want 1 (single-flight)", ck.n)
 		}
-		if kc.matches(context.Background(), 5, k2) || ck.n != 1 {
-			t.Fatalf("mismatch within 30 s: lookups %d, want no refetch", ck.n)
+		// A forged key right after the match: one refetch, still k1.
+		if kc.matches(context.Background(), 5, k2) || ck.n != 2 {
+			t.Fatalf("first mismatch after a match: lookups %d, want 2", ck.n)
+		}
+		// Repeated mismatches without a match in between: no refetch
+		// within 30 s of the last one.
+		if kc.matches(context.Background(), 5, k2) || ck.n != 2 {
+			t.Fatalf("repeated mismatch within 30 s: lookups %d, want no refetch", ck.n)
 		}
 		time.Sleep(KeyRefetch)
 		ck.key = k2 // the peer rotated
-		if !kc.matches(context.Background(), 5, k2) || ck.n != 2 {
+		if !kc.matches(context.Background(), 5, k2) || ck.n != 3 {
 			t.Fatalf("after rotation: lookups %d", ck.n)
 		}
-		if !kc.matches(context.Background(), 5, k2) || ck.n != 2 {
+		if !kc.matches(context.Background(), 5, k2) || ck.n != 3 {
 			t.Fatal("fresh key refetched")
 		}
+		// The peer rotates again a second later: the key matched since the
+		// last lookup, so the mismatch refetches without waiting 30 s.
+		time.Sleep(time.Second)
+		k3 := newIdentity(t).PublicKey()
+		ck.key = k3
+		if !kc.matches(context.Background(), 5, k3) || ck.n != 4 {
+			t.Fatalf("rotation within 30 s of a lookup: lookups %d, want 4", ck.n)
+		}
 		time.Sleep(KeyTTL)
-		if !kc.matches(context.Background(), 5, k2) || ck.n != 3 {
+		if !kc.matches(context.Background(), 5, k3) || ck.n != 5 {
 			t.Fatalf("stale key not refetched: %d", ck.n)
 		}
 	})

@@ -36,7 +36,7 @@ func (m *Manager) startResolveLocked(p *peer, now time.Time) {
 		return
 	}
 	p.resolving = true
-	id := p.id
+	id, gen := p.id, p.resolveGen
 	if !m.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 		res, err := m.cfg.Resolver.Resolve(ctx, id)
@@ -48,6 +48,12 @@ func (m *Manager) startResolveLocked(p *peer, now time.Time) {
 		defer p.mu.Unlock()
 		p.resolving = false
 		now := m.cfg.Now()
+		if p.resolveGen != gen {
+			// Invalidated while asking (trust or policy changed): the
+			// answer may be a refusal that no longer holds. Ask again.
+			m.startResolveLocked(p, now)
+			return
+		}
 		m.applyResolutionLocked(p, res, err, now)
 		m.setupStepLocked(p, now)
 	}) {
@@ -57,8 +63,11 @@ func (m *Manager) startResolveLocked(p *peer, now time.Time) {
 
 // Resolve resolves peer now (first contact of a dial, §7.1 step 1),
 // blocking the caller, and returns "resolve node P: <registry message>"
-// when the registry refuses. A fresh cached answer is used as is; with the
-// registry unreachable the last known endpoint, if any, is used.
+// when the registry refuses. A peer with an authenticated crypto state and
+// a known path needs no resolve: nil at once, whatever the registry said
+// before. A fresh cached answer is used as is (successes 60 s, refusals
+// 5 s, until InvalidateResolve); with the registry unreachable the last
+// known endpoint, if any, is used.
 func (m *Manager) Resolve(ctx context.Context, id addr.NodeID) error {
 	if !m.validPeer(id) {
 		return fmt.Errorf("%w: %d", ErrInvalidPeer, id)
@@ -68,29 +77,73 @@ func (m *Manager) Resolve(ctx context.Context, id addr.NodeID) error {
 		return ErrPeerTable
 	}
 	now := m.cfg.Now()
+	if p.reachableLocked() {
+		p.mu.Unlock()
+		return nil
+	}
 	if now.Before(p.resolveNext) {
 		err := p.resolveErr
 		p.mu.Unlock()
 		return err
 	}
+	gen := p.resolveGen
 	p.mu.Unlock()
-	var res Resolution
-	err := ErrUnreachable
-	if m.cfg.Resolver != nil {
-		res, err = m.cfg.Resolver.Resolve(ctx, id)
+	for asked := 0; ; asked++ {
+		var res Resolution
+		err := ErrUnreachable
+		if m.cfg.Resolver != nil {
+			res, err = m.cfg.Resolver.Resolve(ctx, id)
+		}
+		if p = m.lockPeer(id); p == nil {
+			return ErrPeerTable
+		}
+		if p.resolveGen != gen && asked == 0 {
+			// Invalidated while asking: the answer may predate the
+			// trust change. Ask once more.
+			gen = p.resolveGen
+			p.mu.Unlock()
+			continue
+		}
+		now = m.cfg.Now()
+		m.applyResolutionLocked(p, res, err, now)
+		m.setupStepLocked(p, now)
+		err = p.resolveErr
+		if p.reachableLocked() {
+			err = nil // a session formed meanwhile (P reached us)
+		}
+		p.mu.Unlock()
+		return err
 	}
-	if p = m.lockPeer(id); p == nil {
-		return ErrPeerTable
+}
+
+// InvalidateResolve forgets the cached resolve answer for peer, a refusal
+// in particular (registry.md §7.1.5: resolving a private node is allowed
+// as soon as a trust pair or a shared network exists), so that the next
+// dial or setup asks the registry again. Endpoints already learnt are
+// kept. The layer above calls it when trust with peer forms.
+func (m *Manager) InvalidateResolve(id addr.NodeID) {
+	if p := m.lookupPeer(id); p != nil {
+		p.mu.Lock()
+		p.invalidateResolveLocked()
+		p.mu.Unlock()
 	}
-	defer p.mu.Unlock()
-	now = m.cfg.Now()
-	m.applyResolutionLocked(p, res, err, now)
-	m.setupStepLocked(p, now)
-	return p.resolveErr
+}
+
+// InvalidateAllResolves is InvalidateResolve for every peer; the layer
+// above calls it when a heartbeat carries a new policy_epoch (§8), since
+// memberships and trust may have changed.
+func (m *Manager) InvalidateAllResolves() {
+	for _, p := range m.snapshot() {
+		p.mu.Lock()
+		p.invalidateResolveLocked()
+		p.mu.Unlock()
+	}
 }
 
 // applyResolutionLocked records a resolve result: candidates, key seed,
 // punch request (§7.1 steps 2–3); on a registry error the queue is dropped.
+// Successes are cached 60 s, refusals only ResolveRefusalTTL: a refusal
+// (private node, no trust) is expected to end when trust forms.
 func (m *Manager) applyResolutionLocked(p *peer, res Resolution, err error, now time.Time) {
 	p.resolvedAt = now
 	p.resolveNext = now.Add(ResolveTTL)
@@ -104,6 +157,7 @@ func (m *Manager) applyResolutionLocked(p *peer, res Resolution, err error, now 
 		}
 		return
 	default:
+		p.resolveNext = now.Add(ResolveRefusalTTL)
 		p.resolveErr = fmt.Errorf("resolve node %d: %w", p.id, err)
 		if len(p.queue) > 0 && p.cur == nil {
 			m.clearQueueLocked(p)
@@ -173,6 +227,7 @@ func (m *Manager) AddCandidate(id addr.NodeID, ep netip.AddrPort) error {
 	p.addCandidateLocked(ep)
 	p.resolvedAt = m.cfg.Now()
 	p.resolveNext = p.resolvedAt.Add(ResolveTTL)
+	p.resolveErr = nil
 	return nil
 }
 

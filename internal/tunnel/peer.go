@@ -101,9 +101,10 @@ type peer struct {
 	// resolve cache (§7.1)
 	resolving   bool
 	resolvedAt  time.Time // last answer (or failure)
-	resolveNext time.Time // no new resolve before (60 s cache, 2 s after a failure)
+	resolveNext time.Time // no new resolve before (60 s cache, 5 s after a refusal, 2 s when unreachable)
+	resolveGen  uint64    // bumped by InvalidateResolve: answers to older asks are stale
 	realAddr    netip.AddrPort
-	resolveErr  error
+	resolveErr  error // the cached refusal ("resolve node P: …") until resolveNext
 
 	// stats
 	lastRx, lastTx   time.Time
@@ -146,6 +147,20 @@ func (p *peer) prevLocked(now time.Time) *session.State {
 		return p.prev
 	}
 	return nil
+}
+
+// reachableLocked reports whether P can be sent to without a resolve: an
+// authenticated crypto state and a known path (endpoint or relay).
+func (p *peer) reachableLocked() bool {
+	return p.cur != nil && p.cur.Authenticated() && (p.relay || p.endpoint.IsValid())
+}
+
+// invalidateResolveLocked drops the cached resolve answer; an answer still
+// in flight is discarded when it arrives (resolveGen).
+func (p *peer) invalidateResolveLocked() {
+	p.resolveGen++
+	p.resolveNext = time.Time{}
+	p.resolveErr = nil
 }
 
 // directTargetLocked returns the UDP address frames go to on the direct

@@ -63,7 +63,7 @@ func TestWire_C6_RegistryKeyMismatchThenRotation(t *testing.T) {
 
 		establish(t, a, b)
 		lookups := reg.lookups.Load()
-		time.Sleep(KeyRefetch) // the next mismatch may refetch
+		time.Sleep(KeyRefetch) // past the refetch limit (TestWire_C6_RotationResumesPromptly: inside it)
 
 		// B rotates its identity: registry first, then the tunnel (trigger (e)).
 		next := newIdentity(t)
