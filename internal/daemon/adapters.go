@@ -43,18 +43,11 @@ func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why dataplane.LossRea
 	a.t.SuspectPeerLoss(peer, r)
 }
 
-// Resolve resolves peer before a dial or datagram. The tunnel caches a
-// registry refusal for its resolve TTL (60 s), also after the peer became
-// trusted and reached us: a peer with a live crypto state needs no
-// resolve, so the cached refusal is ignored then.
+// Resolve resolves peer before a dial or datagram. The tunnel answers at
+// once for a peer with an authenticated session and caches registry
+// refusals only briefly (and drops them on trust or policy changes).
 func (a tunnelTransport) Resolve(ctx context.Context, peer addr.NodeID) error {
-	err := a.t.Resolve(ctx, peer)
-	if err != nil {
-		if st, ok := a.t.Peer(peer); ok && st.Encrypted {
-			return nil
-		}
-	}
-	return err
+	return a.t.Resolve(ctx, peer)
 }
 
 // registryKeys adapts the registry client to tunnel.KeyLookup and
@@ -310,7 +303,7 @@ func (d *Daemon) trustChanged(peer addr.NodeID) {
 	if d.tun == nil {
 		return
 	}
-	if st, ok := d.tun.Peer(peer); !ok || !st.Encrypted {
-		d.tun.Teardown(peer)
-	}
+	// A resolve refused while the peer was untrusted must not outlive the
+	// trust: drop cached answers, keep sessions and learnt endpoints.
+	d.tun.InvalidateResolve(peer)
 }

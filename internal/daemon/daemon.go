@@ -161,6 +161,10 @@ func New(cfg *Config, opts Options) (_ *Daemon, err error) {
 			if d.dp != nil {
 				d.dp.InvalidateMembers()
 			}
+			if d.tun != nil {
+				// A new shared network can make resolve allowed.
+				d.tun.InvalidateAllResolves()
+			}
 		},
 		OnIdentity: func(id *identity.Identity) {
 			if d.tun != nil {
