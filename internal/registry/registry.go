@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Registry, er
 	scfg := server.Config{
 		Addr: cfg.Listen, Listener: opts.Listener, HTTPAddr: cfg.HTTP,
 		AllowPlain: cfg.TLSAllowPlain, Dispatcher: disp,
-		Health:       &storeHealth{st: st, staleAfter: cfg.StaleAfter, now: time.Now},
+		Health:       &storeHealth{st: st, hnd: disp},
 		Metrics:      r.deps.Metrics,
 		MetricsToken: cfg.MetricsToken, Version: Version, Logger: r.log,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
@@ -161,16 +161,24 @@ func (r *Registry) Run(ctx context.Context) error {
 		return err
 	}
 	r.logStart()
-	// The reaper/sweeper (registry.md §11) runs until ctx ends; Run waits
-	// for it before the store is closed.
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
+	// The reaper/sweeper (registry.md §11) and the last_seen flusher
+	// (§7.1.2) run until the server has stopped (not merely until ctx
+	// ends, so that heartbeats still in flight during the graceful
+	// shutdown reach the flusher's final flush); Run waits for both before
+	// the store is closed.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	swept := make(chan struct{}, 2)
 	go func() {
-		defer close(swept)
+		defer func() { swept <- struct{}{} }()
 		r.hnd.RunSweeper(sweepCtx, r.cfg.ReapInterval)
+	}()
+	go func() {
+		defer func() { swept <- struct{}{} }()
+		r.hnd.RunSeenFlusher(sweepCtx)
 	}()
 	err := <-errc
 	stopSweep()
+	<-swept
 	<-swept
 	r.log.Info("registry stopped")
 	return err
@@ -248,21 +256,16 @@ func openStore(ctx context.Context, cfg *config.Config, readOnly bool, log *slog
 	})
 }
 
-// storeHealth adapts the store to server.Health.
+// storeHealth adapts the store to server.Health. The gauges come from the
+// handler, which writes the heartbeats it keeps in memory first so that
+// nodes_online counts them (§3, §7.1.2).
 type storeHealth struct {
-	st         store.Store
-	staleAfter time.Duration
-	now        func() time.Time
+	st  store.Store
+	hnd *handlers.Handler
 }
 
 func (h *storeHealth) Gauges(ctx context.Context) (metrics.Gauges, error) {
-	var s store.Stats
-	now := h.now()
-	err := h.st.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		s, err = tx.Stats(now, now.Add(-h.staleAfter))
-		return err
-	})
+	s, err := h.hnd.Stats(ctx)
 	if err != nil {
 		return metrics.Gauges{}, err
 	}

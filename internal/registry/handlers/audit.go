@@ -27,6 +27,9 @@ func (c *call) getAuditLog(r *regmsg.GetAuditLog) (regmsg.Reply, error) {
 	err = c.view(func(tx store.ReadTx) error {
 		f := store.AuditFilter{Action: r.Action, Before: before, Limit: limit + 1}
 		if r.NetworkID == nil {
+			if err := c.unprovenCaller(); err != nil {
+				return err
+			}
 			if err := c.tokenGate(); err != nil {
 				return err
 			}

@@ -198,12 +198,17 @@ func (c *call) checkExpiry(n store.Node) error {
 	return nil
 }
 
-// lookupNode finds the signer for §5.2 step 3.
+// lookupNode finds the signer for §5.2 step 3. For a heartbeat it also
+// reads the policy epoch of the reply in the same read transaction.
 func (c *call) lookupNode(id addr.NodeID) (store.Node, error) {
 	var n store.Node
+	_, hb := c.req.(*regmsg.Heartbeat)
 	err := c.view(func(tx store.ReadTx) error {
 		var err error
-		n, err = tx.Node(id)
+		if n, err = tx.Node(id); err != nil || !hb {
+			return err
+		}
+		c.epoch, err = tx.PolicyEpoch()
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {

@@ -112,6 +112,9 @@ func roleName(r store.Role) string {
 // the signer's role.
 func (c *call) authzNetwork(tx store.ReadTx, nw store.Network, allowed roleSet, netTokOK, globalOK bool, need string) (grant, store.Role, error) {
 	var role store.Role
+	if err := c.unprovenCaller(); err != nil {
+		return grant{}, role, err
+	}
 	if c.signer != 0 {
 		var err error
 		if role, err = tx.Role(nw.ID, c.signer); err != nil {
@@ -137,6 +140,19 @@ func (c *call) authzNetwork(tx store.ReadTx, nw store.Network, allowed roleSet, 
 		need = fmt.Sprintf("%s; node %d is %s", need, c.signer, roleName(role))
 	}
 	return grant{}, role, c.refuse(netMatch || c.globalTok, need)
+}
+
+// unprovenCaller is §6.1 "Subject and caller fields": in network
+// management messages a non-zero caller field without a valid signature is
+// unauthenticated, even when an admin token would authorize the request
+// (§14 item 27).
+func (c *call) unprovenCaller() error {
+	if c.signer != 0 || c.req.Signer() == 0 {
+		return nil
+	}
+	return c.authFailed(authErr(reasonMissing, 0, regmsg.CodeUnauthenticated,
+		"%s names %s %d but is not signed by it; sign it with auth v2 (ts, nonce, signature), or leave %s out when an admin token authorizes it",
+		c.typ, signerName(c.typ), c.req.Signer(), signerName(c.typ)))
 }
 
 // network is step 5 of §6.4: the named network exists; refuseBackbone

@@ -16,7 +16,9 @@
 // emission, §9.1, §13.2), page.go (§4.4), and one file per message domain
 // of §7: nodes.go, keys.go, attrs.go, trust.go, handshakes.go,
 // networks.go, lists.go, members.go, policies.go, invites.go, audit.go,
-// reputation.go, directory.go; sweeper.go is the reaper of §11.
+// reputation.go, directory.go; sweeper.go is the reaper of §11; seen.go
+// keeps heartbeats' last_seen in memory and writes it in batches (§7.1.2),
+// so that a heartbeat touches no store write.
 //
 // Errors are *regmsg.Error values whose messages are specific sentences;
 // they never contain tokens, nonces or signatures. Store errors that no rule

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -56,6 +57,9 @@ type Config struct {
 	InviteTTL    time.Duration // -invite-ttl
 	HandshakeTTL time.Duration // -handshake-ttl
 	BeaconToken  string        // -beacon-token ("" = beacon_register refused)
+	// SeenFlushInterval is how often heartbeats kept in memory are written
+	// to the store (seen.go); default 10 s, at most 30 s (§7.1.2).
+	SeenFlushInterval time.Duration
 }
 
 // Handler answers registry requests; it implements server.Dispatcher.
@@ -69,6 +73,7 @@ type Handler struct {
 	window   time.Duration
 	adminSum [32]byte // SHA-256 of the global admin token
 	nonces   *nonceCache
+	seen     *seenOverlay
 
 	denyLog *rate.Limiter // WARN lines for refused requests (§9.1), rate-limited
 
@@ -104,6 +109,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.HandshakeTTL <= 0 {
 		cfg.HandshakeTTL = DefaultHandshakeTTL
 	}
+	if cfg.SeenFlushInterval <= 0 {
+		cfg.SeenFlushInterval = DefaultSeenFlushInterval
+	}
+	if cfg.SeenFlushInterval > MaxSeenFlushInterval {
+		return nil, fmt.Errorf("handlers: last_seen flush interval %v exceeds %v (registry.md §7.1.2)", cfg.SeenFlushInterval, MaxSeenFlushInterval)
+	}
 	if cfg.Limiter == nil {
 		l, err := ratelimit.New(ratelimit.Config{Disabled: true})
 		if err != nil {
@@ -115,6 +126,7 @@ func New(cfg Config) (*Handler, error) {
 		now: cfg.Now, legacyWarn: make(map[string]legacyCount), denyLog: rate.NewLimiter(1, 10)}
 	h.window = max(MinNonceWindow, 2*cfg.AuthSkew)
 	h.nonces = newNonceCache(h.window)
+	h.seen = newSeenOverlay()
 	if cfg.AdminToken != "" {
 		h.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -137,8 +149,9 @@ type call struct {
 	verified bool            // a signature verified (a node's or a carried key's)
 	key      store.PublicKey // the verifying key
 	nonce    store.Nonce
-	hasNonce bool // a v2 nonce to remember after the request
-	inTx     bool // the nonce is recorded in the mutation's transaction
+	hasNonce bool   // a v2 nonce to remember after the request
+	inTx     bool   // the nonce is recorded in the mutation's transaction
+	epoch    uint64 // policy epoch read with the signer (heartbeat)
 
 	tokenPresent bool // admin_token present and non-empty
 	globalTok    bool // admin_token equals the global admin token
@@ -275,9 +288,11 @@ func networkNotFound(id addr.NetworkID) error {
 // fmtTime formats a *_at field.
 func fmtTime(t time.Time) string { return regmsg.FormatTime(t) }
 
-// online reports whether n was seen within -stale-after.
+// online reports whether n was seen within -stale-after (stored last_seen
+// or a heartbeat still in memory, seen.go).
 func (c *call) online(n store.Node) bool {
-	return !n.LastSeen.IsZero() && c.now.Sub(n.LastSeen) <= c.h.cfg.StaleAfter
+	seen := c.h.lastSeen(n)
+	return !seen.IsZero() && c.now.Sub(seen) <= c.h.cfg.StaleAfter
 }
 
 var _ server.Dispatcher = (*Handler)(nil)

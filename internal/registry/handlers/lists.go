@@ -148,7 +148,7 @@ func (c *call) listNodes(r *regmsg.ListNodes) (regmsg.Reply, error) {
 		for _, m := range members {
 			n := m.Node
 			e := regmsg.NodeEntry{NodeID: n.ID, Address: addr.New(r.NetworkID, n.ID), Public: n.Public,
-				PoloScore: n.PoloScore, Role: m.Role.String(), LastSeen: fmtTime(n.LastSeen), Offline: !c.online(n),
+				PoloScore: n.PoloScore, Role: m.Role.String(), LastSeen: fmtTime(c.h.lastSeen(n)), Offline: !c.online(n),
 				Hostname: n.Hostname, TaskExec: n.TaskExec, Version: n.Version}
 			if len(n.Tags) > 0 {
 				e.Tags = n.Tags

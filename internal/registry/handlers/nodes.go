@@ -160,22 +160,12 @@ func (c *call) heartbeat(*regmsg.Heartbeat) (regmsg.Reply, error) {
 	if err := c.requireSigner(); err != nil {
 		return nil, err
 	}
-	var epoch uint64
-	err := c.update(func(tx store.Tx) error {
-		if err := tx.SetLastSeen(c.signer, c.now); err != nil {
-			if isNotFound(err) {
-				return notFound("node %d is not registered; register again", c.signer)
-			}
-			return err
-		}
-		var err error
-		epoch, err = tx.PolicyEpoch()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	reply := &regmsg.HeartbeatOK{Time: c.now.Unix(), PolicyEpoch: epoch}
+	// last_seen goes to the in-memory overlay, written in batches (seen.go,
+	// §7.1.2); authentication read the signer's record and the policy
+	// epoch in one read transaction (heartbeats are not mutations: their
+	// nonce lives in the in-memory cache, §5.2 step 5).
+	c.h.seen.touch(c.signer, c.now)
+	reply := &regmsg.HeartbeatOK{Time: c.now.Unix(), PolicyEpoch: c.epoch}
 	if exp := c.node.KeyExpiresAt; !exp.IsZero() && exp.Sub(c.now) < KeyExpiryWarning {
 		reply.KeyExpiryWarning, reply.KeyExpiresAt = true, fmtTime(exp)
 	}
@@ -330,7 +320,7 @@ func (c *call) resolveTarget(tx store.ReadTx, id addr.NodeID) (store.Node, error
 		return n, denied("node %d is private and shares no trust pair or network with node %d; send a handshake request", n.ID, c.signer)
 	}
 	if !c.online(n) {
-		return n, precondition("node %d is offline, last seen %s", n.ID, fmtTime(n.LastSeen))
+		return n, precondition("node %d is offline, last seen %s", n.ID, fmtTime(c.h.lastSeen(n)))
 	}
 	return n, nil
 }

@@ -67,6 +67,11 @@ func (h *Handler) Sweep(ctx context.Context) error {
 		return err
 	}
 	if h.cfg.NodeTTL > 0 {
+		// The purge reads last_seen from the store: write the heartbeats
+		// kept in memory first (seen.go).
+		if err := h.FlushSeen(ctx); err != nil {
+			return err
+		}
 		return c.purge(now.Add(-h.cfg.NodeTTL))
 	}
 	return nil
@@ -108,7 +113,7 @@ func (c *call) purgeNode(id addr.NodeID, cutoff time.Time) error {
 		if err != nil {
 			return err
 		}
-		if !n.LastSeen.Before(cutoff) {
+		if !c.h.lastSeen(n).Before(cutoff) {
 			return errSkip // seen again meanwhile
 		}
 		if owned, err = tx.OwnedNetworks(id); err != nil {

@@ -53,6 +53,7 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		switch r.URL.Path {
 		case "/healthz":
+			s.refreshProbe(r.Context())
 			s.serveHealthz(w)
 		case "/readyz":
 			s.serveReadyz(w, r)
@@ -61,6 +62,7 @@ func (s *Server) httpHandler() http.Handler {
 				http.Error(w, "metrics are served to loopback peers, or to others with Authorization: Bearer <-metrics-token>", http.StatusForbidden)
 				return
 			}
+			s.refreshProbe(r.Context())
 			metricsH.ServeHTTP(w, r)
 		default:
 			http.Error(w, "not found: this registry serves /healthz, /readyz and /metrics", http.StatusNotFound)
@@ -153,6 +155,17 @@ func (s *Server) runProbe(ctx context.Context) {
 	}
 	s.probe = p
 	s.probeMu.Unlock()
+}
+
+// refreshProbe runs the store probe now, bounded by 2 s, so that the
+// counts of /healthz and the gauges of /metrics reflect the store at the
+// time of the request (registry.md §3: "nodes with last_seen within the
+// online threshold", "networks excluding the backbone"), not a snapshot up
+// to one probe interval old.
+func (s *Server) refreshProbe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s.runProbe(ctx)
 }
 
 // probeLoop refreshes the probe every ProbeInterval until ctx ends.

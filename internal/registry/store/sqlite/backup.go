@@ -124,7 +124,7 @@ func verifyChain(ctx context.Context, q querier) (int, string, error) {
 }
 
 func (d *DB) load(ctx context.Context, x *tx, version int, rows []store.BackupRow, opts store.RestoreOptions, sum *store.RestoreSummary) error {
-	sqlTx := x.q.(*sql.Tx)
+	sqlTx := x.q.(plainTx).q.(*sql.Tx)
 	if _, err := sqlTx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 		return err
 	}

@@ -25,7 +25,25 @@ func insert(d *DB, label string) error {
 	})
 }
 
-func benchInsert(b *testing.B, opts Options, parallel bool) {
+// verifyCost stands for the signature check a request pays before its
+// Update (an Ed25519 verification).
+func verifyCost(b *testing.B) func() {
+	id, err := identity.FromSeed(make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte("register")
+	sig := id.Sign(msg)
+	return func() {
+		if !identity.Verify(id.PublicKey(), msg, sig) {
+			b.Error("verify")
+		}
+	}
+}
+
+func benchInsert(b *testing.B, opts Options, parallel bool) { benchInsertN(b, opts, parallel, 8, nil) }
+
+func benchInsertN(b *testing.B, opts Options, parallel bool, par int, before func()) {
 	d, err := Open(context.Background(), Options{DataDir: b.TempDir(), DisableGroupCommit: opts.DisableGroupCommit})
 	if err != nil {
 		b.Fatal(err)
@@ -36,9 +54,12 @@ func benchInsert(b *testing.B, opts Options, parallel bool) {
 	b.ResetTimer()
 	start := time.Now()
 	if parallel {
-		b.SetParallelism(8)
+		b.SetParallelism(par)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
+				if before != nil {
+					before()
+				}
 				if err := insert(d, fmt.Sprint("b", n.Add(1))); err != nil {
 					b.Error(err)
 					return
@@ -66,4 +87,8 @@ func BenchmarkUpdate(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { benchInsert(b, Options{}, false) })
 	b.Run("parallel/group-commit", func(b *testing.B) { benchInsert(b, Options{}, true) })
 	b.Run("parallel/no-group-commit", func(b *testing.B) { benchInsert(b, Options{DisableGroupCommit: true}, true) })
+	// 64 callers per CPU that each verify a signature first, like
+	// registrations arriving from many clients: the batch size shows
+	// whether group commit still groups when callers trickle in.
+	b.Run("parallel64/verify-first", func(b *testing.B) { benchInsertN(b, Options{}, true, 64, verifyCost(b)) })
 }

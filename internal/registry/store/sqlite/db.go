@@ -21,8 +21,9 @@ type querier interface {
 
 // tx implements store.Tx over one *sql.Tx. It is used by one goroutine.
 type tx struct {
-	ctx context.Context
-	q   querier
+	ctx  context.Context
+	q    txQuerier
+	view *lazyView // set in View: the read cache (readcache.go)
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -45,33 +46,57 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("store %s: begin: %w", d.path, err)
 	}
+	var misses []string
 	done := false
 	defer func() {
 		if !done {
 			sqlTx.Rollback()
 		}
+		d.wStmts.prepare(misses)
 	}()
-	if err := fn(&tx{ctx: ctx, q: sqlTx}); err != nil {
+	if err := fn(&tx{ctx: ctx, q: cachedTx{tx: sqlTx, cache: d.wStmts, misses: &misses}}); err != nil {
 		return err
 	}
 	done = true
+	d.cache.beginCommit()
+	defer d.cache.endCommit()
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store %s: commit: %w", d.path, err)
 	}
 	return nil
 }
 
-// View runs fn in one read transaction on the read pool (a WAL snapshot).
+// View runs fn in one read transaction on the read pool (a WAL snapshot),
+// begun at fn's first statement; node records and the policy epoch may
+// come from the read cache (readcache.go). When cached values turn out
+// older than the snapshot, fn runs a second time without the cache.
 func (d *DB) View(ctx context.Context, fn func(store.ReadTx) error) error {
 	if d.isClosed() {
 		return store.ErrClosed
 	}
-	sqlTx, err := d.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("store %s: begin read: %w", d.path, err)
+	v := &lazyView{d: d, ctx: ctx, cache: d.cache, g0: d.cache.gen.Load()}
+	if v.g0%2 != 0 || d.opts.ReadOnly {
+		// A commit is in progress; or this is a read-only handle without
+		// the lock, whose file another process may be writing.
+		v.cache = nil
 	}
-	defer sqlTx.Rollback()
-	return fn(&tx{ctx: ctx, q: sqlTx})
+	err := d.runView(v, fn)
+	if v.retry {
+		err = d.runView(&lazyView{d: d, ctx: ctx}, fn)
+	}
+	if err == nil && v.err != nil {
+		err = v.err
+	}
+	return err
+}
+
+func (d *DB) runView(v *lazyView, fn func(store.ReadTx) error) error {
+	defer v.end()
+	err := fn(&tx{ctx: v.ctx, q: v, view: v})
+	if v.err != nil {
+		return fmt.Errorf("store %s: begin read: %w", d.path, v.err)
+	}
+	return err
 }
 
 // Helpers for the portable column encodings.

@@ -11,129 +11,223 @@ import (
 )
 
 // Group commit (registry.md §13.2 guarantee 1): concurrent Update calls
-// share one SQLite transaction and one fsync. Each caller runs its own fn,
-// on its own goroutine, inside its own SAVEPOINT of the shared
-// transaction; a fn that fails (or panics) rolls back to its savepoint,
-// undoing only itself, and gets its own error at once. Successful callers
-// return only after the shared COMMIT, so nothing is acknowledged before
-// it is durable; if the COMMIT fails, all of them get the error.
+// share one SQLite transaction and one fsync. Each fn runs inside its own
+// SAVEPOINT of the shared transaction; a fn that fails (or panics) rolls
+// back to its savepoint, undoing only itself, and its caller gets its own
+// error (or panic). Successful callers return only after the shared COMMIT,
+// so nothing is acknowledged before it is durable; if the COMMIT fails,
+// all of them get the error.
 //
-// Who commits: the writer mutex serializes the fns. A caller that finishes
-// its fn while nobody else waits for the mutex (or when the batch is full)
-// commits the batch; otherwise it leaves the transaction open for the next
-// waiter, which is guaranteed to take the mutex and make the same decision.
-// So a batch grows exactly while callers queue up behind an fsync.
+// Who runs the fns (flat combining): a caller queues its request and takes
+// the writer mutex. The mutex holder is the leader: it begins a
+// transaction and runs the queued fns one after another, on its own
+// goroutine, until the queue is empty or the batch has maxBatch members,
+// then commits and wakes the members. It keeps leading while its own
+// request is still queued; a caller whose request a leader already ran
+// finds it done when it gets the mutex. So a batch holds every request
+// that arrived while the previous one ran and fsynced, and running a batch
+// costs no goroutine hand-off per member (on a loaded machine each
+// hand-off could wait for a CPU while the writer sat idle).
 
 // maxBatch bounds how many mutations share one commit.
 const maxBatch = 64
 
 type group struct {
-	mu      sync.Mutex   // held while a member runs its fn or the batch commits
-	waiting atomic.Int32 // callers blocked on mu
-	cur     *batch       // open shared transaction, guarded by mu
+	mu      sync.Mutex   // the writer: held by the leader (and Restore, Close)
+	qmu     sync.Mutex   // guards queue
+	queue   []*request   // requests not yet taken by a leader
+	waiting atomic.Int32 // len(queue) (tests)
 	commits atomic.Int64 // shared commits done (tests, metrics)
+}
+
+// request is one Update waiting for, or run by, a leader.
+type request struct {
+	ctx      context.Context
+	fn       func(store.Tx) error
+	err      error
+	panicked bool
+	panicVal any
+	done     chan struct{} // closed once err / panicVal are final
 }
 
 type batch struct {
 	tx      *sql.Tx
-	members int           // successful members awaiting the commit
-	poison  error         // the transaction is unusable: roll back, fail all
-	done    chan struct{} // closed after commit or rollback
-	err     error         // commit result, read after done
+	members []*request // successful members awaiting the commit
+	poison  error      // the transaction is unusable: roll back, fail all
+	misses  []string   // statement texts to prepare after the commit
 }
 
 // updateGrouped is Update with group commit.
 func (d *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error {
+	r := &request{ctx: ctx, fn: fn, done: make(chan struct{})}
 	g := &d.group
-	g.waiting.Add(1)
+	g.qmu.Lock()
+	g.queue = append(g.queue, r)
+	g.waiting.Store(int32(len(g.queue)))
+	g.qmu.Unlock()
 	g.mu.Lock()
-	g.waiting.Add(-1)
-	if d.isClosed() {
-		g.mu.Unlock()
-		return store.ErrClosed
-	}
-	if g.cur == nil {
-		sqlTx, err := d.w.BeginTx(context.Background(), nil)
-		if err != nil {
-			g.mu.Unlock()
-			return fmt.Errorf("store %s: begin: %w", d.path, err)
+	for !r.finished() {
+		if d.isClosed() {
+			d.failQueued(store.ErrClosed)
+			break
 		}
-		g.cur = &batch{tx: sqlTx, done: make(chan struct{})}
+		if !d.runBatch() {
+			break
+		}
 	}
-	b := g.cur
+	g.mu.Unlock()
+	<-r.done
+	if r.panicked {
+		panic(r.panicVal)
+	}
+	return r.err
+}
+
+func (r *request) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// take removes the oldest queued request.
+func (g *group) take() *request {
+	g.qmu.Lock()
+	defer g.qmu.Unlock()
+	if len(g.queue) == 0 {
+		return nil
+	}
+	r := g.queue[0]
+	g.queue[0] = nil
+	g.queue = g.queue[1:]
+	g.waiting.Store(int32(len(g.queue)))
+	return r
+}
+
+// failQueued fails every queued request with err (closed store). The
+// caller holds g.mu.
+func (d *DB) failQueued(err error) {
+	for r := d.group.take(); r != nil; r = d.group.take() {
+		r.err = err
+		close(r.done)
+	}
+}
+
+// runBatch runs queued requests in one transaction and commits it. It
+// reports whether it took any request. The caller holds g.mu.
+func (d *DB) runBatch() bool {
+	g := &d.group
+	first := g.take()
+	if first == nil {
+		return false
+	}
+	sqlTx, err := d.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		first.err = fmt.Errorf("store %s: begin: %w", d.path, err)
+		close(first.done)
+		return true
+	}
+	b := &batch{tx: sqlTx}
+	for r := first; r != nil; {
+		d.runMember(b, r)
+		if b.poison != nil || len(b.members) >= maxBatch {
+			break
+		}
+		r = g.take()
+	}
+	d.endBatch(b)
+	return true
+}
+
+// runMember runs one fn inside its savepoint of b.
+func (d *DB) runMember(b *batch, r *request) {
+	if err := r.ctx.Err(); err != nil {
+		r.err = err
+		close(r.done)
+		return
+	}
+	q := cachedTx{tx: b.tx, cache: d.wStmts, misses: &b.misses}
+	if _, err := q.ExecContext(context.Background(), `SAVEPOINT mutation`); err != nil {
+		b.poison = err
+		r.err = fmt.Errorf("store %s: savepoint: %w", d.path, err)
+		close(r.done)
+		return
+	}
 	finished := false
 	defer func() {
-		if !finished { // fn panicked or called runtime.Goexit
-			d.rollbackMember(b)
-			d.finishLocked(b)
-			g.mu.Unlock()
+		if finished {
+			return
+		}
+		// fn panicked (the panic goes to its caller) or called
+		// runtime.Goexit (this goroutine ends: its batch must still end
+		// and the writer be released for the others).
+		r.panicVal = recover()
+		r.panicked = r.panicVal != nil
+		if !r.panicked {
+			r.err = fmt.Errorf("store %s: update function exited its goroutine", d.path)
+		}
+		d.rollbackMember(b)
+		close(r.done)
+		if !r.panicked {
+			d.endBatch(b)
+			d.group.mu.Unlock()
 		}
 	}()
-	if err := ctx.Err(); err != nil {
-		finished = true
-		d.finishLocked(b)
-		g.mu.Unlock()
-		return err
-	}
-	if _, err := b.tx.ExecContext(context.Background(), `SAVEPOINT mutation`); err != nil {
-		b.poison = err
-		finished = true
-		d.finishLocked(b)
-		g.mu.Unlock()
-		return fmt.Errorf("store %s: savepoint: %w", d.path, err)
-	}
-	ferr := fn(&tx{ctx: ctx, q: b.tx})
+	ferr := r.fn(&tx{ctx: r.ctx, q: q})
 	finished = true
 	if ferr != nil {
 		d.rollbackMember(b)
-	} else if _, err := b.tx.ExecContext(context.Background(), `RELEASE mutation`); err != nil {
-		b.poison, ferr = err, fmt.Errorf("store %s: release savepoint: %w", d.path, err)
-	} else {
-		b.members++
+		r.err = ferr
+		close(r.done)
+		return
 	}
-	d.finishLocked(b)
-	g.mu.Unlock()
-	if ferr != nil {
-		return ferr
+	if _, err := q.ExecContext(context.Background(), `RELEASE mutation`); err != nil {
+		b.poison = err
+		r.err = fmt.Errorf("store %s: release savepoint: %w", d.path, err)
+		close(r.done)
+		return
 	}
-	<-b.done
-	return b.err
+	b.members = append(b.members, r)
 }
 
 // rollbackMember undoes the current member's savepoint.
 func (d *DB) rollbackMember(b *batch) {
-	if _, err := b.tx.ExecContext(context.Background(), `ROLLBACK TO mutation`); err != nil && b.poison == nil {
+	q := cachedTx{tx: b.tx, cache: d.wStmts, misses: &b.misses}
+	if _, err := q.ExecContext(context.Background(), `ROLLBACK TO mutation`); err != nil && b.poison == nil {
 		b.poison = err
 	}
-	if _, err := b.tx.ExecContext(context.Background(), `RELEASE mutation`); err != nil && b.poison == nil {
+	if _, err := q.ExecContext(context.Background(), `RELEASE mutation`); err != nil && b.poison == nil {
 		b.poison = err
 	}
 }
 
-// finishLocked commits b unless another caller is about to join it.
-func (d *DB) finishLocked(b *batch) {
-	g := &d.group
-	if b.poison == nil && g.waiting.Load() > 0 && b.members < maxBatch && !d.isClosed() {
-		return // the next mutex holder continues this batch
-	}
-	d.endBatchLocked(b)
-}
-
-// endBatchLocked commits (or rolls back) b and releases its members.
-func (d *DB) endBatchLocked(b *batch) {
-	g := &d.group
-	g.cur = nil
+// endBatch commits (or rolls back) b and releases its members.
+func (d *DB) endBatch(b *batch) {
+	var err error
 	switch {
 	case b.poison != nil:
 		b.tx.Rollback()
-		b.err = fmt.Errorf("store %s: shared transaction failed: %w", d.path, b.poison)
-	case b.members == 0:
+		err = fmt.Errorf("store %s: shared transaction failed: %w", d.path, b.poison)
+	case len(b.members) == 0:
 		b.tx.Rollback()
 	default:
-		if err := b.tx.Commit(); err != nil {
-			b.err = fmt.Errorf("store %s: commit: %w", d.path, err)
+		d.cache.beginCommit()
+		cerr := b.tx.Commit()
+		d.cache.endCommit()
+		if cerr != nil {
+			err = fmt.Errorf("store %s: commit: %w", d.path, cerr)
 		}
-		g.commits.Add(1)
+		d.group.commits.Add(1)
 	}
-	close(b.done)
+	for _, r := range b.members {
+		r.err = err
+		close(r.done)
+	}
+	// The writer connection is free now and g.mu keeps the next batch
+	// from beginning: prepare what this batch ran uncached.
+	if len(b.misses) > 0 && !d.isClosed() {
+		d.wStmts.prepare(b.misses)
+	}
 }

@@ -123,3 +123,41 @@ func TestGroupCommit_CanceledContext(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGroupCommit_GoexitReleasesWriter: a fn that ends its goroutine
+// (t.FailNow in a test) while leading a batch still releases the writer.
+func TestGroupCommit_GoexitReleasesWriter(t *testing.T) {
+	d := openT(t, t.TempDir(), Options{})
+	defer d.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Update(context.Background(), func(tx store.Tx) error {
+			if _, err := tx.BumpPolicyEpoch(); err != nil {
+				return err
+			}
+			runtime.Goexit()
+			return nil
+		})
+	}()
+	<-done
+	if err := d.Update(context.Background(), func(tx store.Tx) error { _, err := tx.BumpPolicyEpoch(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	d.View(context.Background(), func(tx store.ReadTx) error {
+		if e, _ := tx.PolicyEpoch(); e != 1 {
+			t.Errorf("epoch = %d, want 1 (the exited member undone)", e)
+		}
+		return nil
+	})
+}
+
+// TestGroupCommit_CloseFailsQueued: Update after Close fails with
+// ErrClosed.
+func TestGroupCommit_CloseFailsQueued(t *testing.T) {
+	d := openT(t, t.TempDir(), Options{})
+	d.Close()
+	if err := d.Update(context.Background(), func(tx store.Tx) error { return nil }); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Update after Close = %v", err)
+	}
+}

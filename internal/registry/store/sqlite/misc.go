@@ -90,14 +90,16 @@ func scanRawAudit(s scanner) (store.RawAuditRow, error) {
 }
 
 func (t *tx) RecordNonce(key store.PublicKey, nonce store.Nonce, now, expires time.Time) (bool, error) {
+	// One statement: insert, or replace an expired record; an unexpired
+	// one is left alone and no row changes (seen).
 	k, n := key.String(), hex.EncodeToString(nonce[:])
-	seen, err := t.exists(`SELECT 1 FROM nonces WHERE verifying_key = ? AND nonce = ? AND expires_at > ?`, k, n, now.UnixMilli())
-	if err != nil || seen {
-		return seen, err
+	c, err := t.exec(`INSERT INTO nonces(verifying_key, nonce, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (verifying_key, nonce) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE nonces.expires_at <= ?`, k, n, expires.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return false, err
 	}
-	_, err = t.exec(`INSERT INTO nonces(verifying_key, nonce, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (verifying_key, nonce) DO UPDATE SET expires_at = excluded.expires_at`, k, n, expires.UnixMilli())
-	return false, err
+	return c == 0, nil
 }
 
 func (t *tx) SweepNonces(now time.Time) (int, error) {
@@ -106,6 +108,11 @@ func (t *tx) SweepNonces(now time.Time) (int, error) {
 }
 
 func (t *tx) PolicyEpoch() (uint64, error) {
+	if t.view != nil {
+		if e, ok := t.view.cachedEpoch(); ok {
+			return e, nil
+		}
+	}
 	v, err := t.counter("policy_epoch")
 	return uint64(v), err
 }

@@ -73,7 +73,22 @@ func (t *tx) nodeWhere(what, cond string, arg any) (store.Node, error) {
 }
 
 func (t *tx) Node(id addr.NodeID) (store.Node, error) {
-	return t.nodeWhere(fmt.Sprintf("node %d", id), "id = ?", int64(id))
+	if t.view != nil {
+		if n, ok := t.view.cachedNode(id); ok {
+			return n, nil
+		}
+	}
+	n, err := t.nodeWhere("node", "id = ?", int64(id))
+	if err != nil {
+		if isNotFound(err) {
+			return n, notFound("node %d", id)
+		}
+		return n, err
+	}
+	if t.view != nil {
+		t.view.fillNode(n)
+	}
+	return n, nil
 }
 
 func (t *tx) NodeByKey(k store.PublicKey) (store.Node, error) {

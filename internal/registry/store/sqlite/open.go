@@ -10,6 +10,13 @@
 // "store is in use by process N"), checks integrity, refuses a schema newer
 // than the binary, applies pending migrations each in its own transaction
 // and leaves network 0 (backbone) in place on a fresh store.
+//
+// Speed without weaker guarantees: statements are prepared once per
+// connection (stmtcache.go); concurrent Updates share one transaction and
+// one fsync, run back to back by one leader goroutine (group.go); Views
+// begin their read transaction lazily and take node records and the policy
+// epoch from a cache that every commit clears (readcache.go); savepoint
+// sub-journals stay in memory (temp_store).
 package sqlite
 
 import (
@@ -88,6 +95,9 @@ type DB struct {
 	now    func() time.Time
 	w      *sql.DB // single writer connection
 	r      *sql.DB // read-only pool
+	wStmts *stmtCache
+	rStmts *stmtCache
+	cache  *readCache
 	lock   *os.File
 	group  group
 	mu     sync.Mutex
@@ -119,7 +129,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
 	}
-	d := &DB{path: opts.Path, opts: opts, log: opts.Logger, now: opts.Now}
+	d := &DB{path: opts.Path, opts: opts, log: opts.Logger, now: opts.Now, cache: newReadCache()}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -163,6 +173,7 @@ func (d *DB) open(ctx context.Context) error {
 	}
 	d.r.SetMaxOpenConns(d.opts.ReadConns)
 	d.r.SetMaxIdleConns(d.opts.ReadConns)
+	d.wStmts, d.rStmts = newStmtCache(d.w), newStmtCache(d.r)
 	if d.opts.ForRestore {
 		return nil
 	}
@@ -188,6 +199,11 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
+	// Savepoint sub-journals (one per group-commit member) and temporary
+	// b-trees live in memory: they only serve ROLLBACK TO inside an open
+	// transaction, so durability is unchanged, and writing them to a temp
+	// file cost a pwrite per touched page.
+	q.Add("_pragma", "temp_store(2)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -399,13 +415,15 @@ func (d *DB) Close() error {
 	}
 	d.closed = true
 	d.mu.Unlock()
-	// Commit a shared transaction left open for a waiter (group.go); the
-	// waiter then sees ErrClosed.
+	// Wait for the batch in progress (group.go); queued requests fail
+	// with ErrClosed.
 	d.group.mu.Lock()
-	if b := d.group.cur; b != nil {
-		d.endBatchLocked(b)
-	}
+	d.failQueued(store.ErrClosed)
 	d.group.mu.Unlock()
+	if d.wStmts != nil {
+		d.wStmts.close()
+		d.rStmts.close()
+	}
 	var first error
 	if d.r != nil {
 		first = d.r.Close()

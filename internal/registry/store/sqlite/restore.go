@@ -48,9 +48,6 @@ func (d *DB) Restore(ctx context.Context, data []byte, opts store.RestoreOptions
 	g := &d.group
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if b := g.cur; b != nil {
-		d.endBatchLocked(b)
-	}
 	if !opts.Force {
 		empty, err := d.targetEmpty(ctx)
 		if err != nil {
@@ -106,10 +103,13 @@ func (d *DB) build(ctx context.Context, path string, version int, rows []store.B
 		return fmt.Errorf("restore: %s: %w", path, err)
 	}
 	defer sqlTx.Rollback()
-	if err := d.load(ctx, &tx{ctx: ctx, q: sqlTx}, version, rows, opts, sum); err != nil {
+	if err := d.load(ctx, &tx{ctx: ctx, q: plainTx{sqlTx}}, version, rows, opts, sum); err != nil {
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	d.cache.beginCommit()
+	err = sqlTx.Commit()
+	d.cache.endCommit()
+	if err != nil {
 		return fmt.Errorf("restore: commit %s: %w", path, err)
 	}
 	if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
