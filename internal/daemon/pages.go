@@ -133,6 +133,15 @@ func withOnline(body json.RawMessage) (json.RawMessage, error) {
 		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
 	}
 	for _, n := range nodes {
+		// ipc.md §10.4 lists hostname, online and tags for every member;
+		// the registry omits hostname and tags when unset (registry.md
+		// §7.4.7) and reports offline rather than online.
+		if _, ok := n["hostname"]; !ok {
+			n["hostname"] = json.RawMessage(`""`)
+		}
+		if _, ok := n["tags"]; !ok {
+			n["tags"] = json.RawMessage(`[]`)
+		}
 		if _, ok := n["online"]; ok {
 			continue
 		}
