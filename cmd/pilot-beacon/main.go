@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/pilot-go/pilot/internal/buildinfo"
 	"io"
 	"log/slog"
 	"net"
@@ -29,7 +30,7 @@ import (
 )
 
 // version is set at link time: -ldflags "-X main.version=1.2.3".
-var version = "dev"
+var version = buildinfo.Version
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

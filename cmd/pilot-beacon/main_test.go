@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/pilot-go/pilot/internal/buildinfo"
 	"io"
 	"net"
 	"net/http"
@@ -98,7 +99,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestVersionAndHelp(t *testing.T) {
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"-version"}, noEnv, &out, io.Discard, nil); code != 0 || out.String() != "pilot-beacon dev\n" {
+	if code := run(context.Background(), []string{"-version"}, noEnv, &out, io.Discard, nil); code != 0 || out.String() != "pilot-beacon "+buildinfo.Version+"\n" {
 		t.Fatalf("exit %d, %q", code, out.String())
 	}
 	var help bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pilot-go/pilot/internal/buildinfo"
 	"io"
 	"os"
 	"strings"
@@ -16,7 +17,7 @@ import (
 )
 
 // Version is pilotctl's version (set at link time with -X).
-var Version = "0.0.0-dev"
+var Version = buildinfo.Version
 
 // defaultTimeout is the overall deadline of a command that states none
 // (cli.md §4.1).

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/pilot-go/pilot/internal/buildinfo"
 	"io"
 	"log/slog"
 	"net"
@@ -24,7 +25,7 @@ import (
 // Version is the daemon's software version (register "version", webhook
 // User-Agent, -version), set with
 // -ldflags "-X github.com/pilot-go/pilot/internal/daemon.Version=1.2.3".
-var Version = "0.0.0-dev"
+var Version = buildinfo.Version
 
 // Options adjust New beyond the Config (tests).
 type Options struct {

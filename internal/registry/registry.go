@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pilot-go/pilot/internal/buildinfo"
 	"io"
 	"log/slog"
 	"net"
@@ -39,7 +40,7 @@ import (
 
 // Version is the registry build version, set with
 // -ldflags "-X github.com/pilot-go/pilot/internal/registry.Version=1.5.0".
-var Version = "0.0.0-dev"
+var Version = buildinfo.Version
 
 // Deps is everything the message handlers need; newDispatcher receives it.
 type Deps struct {
