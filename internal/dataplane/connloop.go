@@ -45,6 +45,7 @@ func (c *conn) run() {
 			return
 		}
 		dl := c.eng.NextDeadline()
+		c.armed = dl
 		c.mu.Unlock()
 		timer.Stop()
 		var tc <-chan time.Time
@@ -94,9 +95,53 @@ func (c *conn) handle(p *packet.Packet) {
 	c.mu.Lock()
 	now := time.Now()
 	c.eng.Handle(p, now)
+	c.queued.Add(-1)
 	n := c.pumpLocked(now)
 	c.mu.Unlock()
 	c.after(n)
+}
+
+// enqueue puts p in the mailbox for the goroutine; false when it is full.
+func (c *conn) enqueue(p *packet.Packet) bool {
+	c.queued.Add(1)
+	select {
+	case c.mbox <- p:
+		return true
+	default:
+		c.queued.Add(-1)
+		return false
+	}
+}
+
+// handleInline runs the engine for p on the caller's goroutine (the
+// tunnel's socket reader) when nothing is queued before it and the
+// connection is not busy, sparing the copy of p and a goroutine hand-off
+// per packet. It reports false when p must go through the mailbox. The
+// goroutine is woken only when its timer must fire earlier or it must
+// exit.
+func (c *conn) handleInline(p *packet.Packet) bool {
+	if c.queued.Load() != 0 || !c.mu.TryLock() {
+		return false
+	}
+	if c.queued.Load() != 0 { // a packet ahead of p is in the mailbox
+		c.mu.Unlock()
+		return false
+	}
+	if c.finished {
+		c.mu.Unlock()
+		return true // the goroutine has stopped taking packets: dropped
+	}
+	now := time.Now()
+	c.eng.Handle(p, now)
+	n := c.pumpLocked(now)
+	dl := c.eng.NextDeadline()
+	kick := c.finished || (!dl.IsZero() && (c.armed.IsZero() || dl.Before(c.armed)))
+	c.mu.Unlock()
+	c.after(n)
+	if kick {
+		c.wake()
+	}
+	return true
 }
 
 // wake tells the goroutine that an application call changed the engine.

@@ -40,6 +40,7 @@ type conn struct {
 
 	state   atomic.Int32  // stream.State, updated after every engine call
 	peerISN atomic.Uint32 // valid once ESTABLISHED (responder: at once)
+	queued  atomic.Int32  // packets in mbox or being handled from it
 
 	mu        sync.Mutex // guards everything below
 	eng       *stream.Conn
@@ -57,7 +58,8 @@ type conn struct {
 	suspected bool
 	synHinted bool
 	out       []packet.Packet
-	sendErr   error // first Transport error (a dial's SYN)
+	armed     time.Time // deadline the goroutine's timer is set for (zero: none)
+	sendErr   error     // first Transport error (a dial's SYN)
 	estabOpen bool
 }
 

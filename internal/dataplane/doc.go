@@ -25,11 +25,14 @@
 //
 // # Packet path (never blocks)
 //
-// HandlePacket runs on the tunnel's socket reader. It copies the payload,
-// matches stream packets on (local port, peer node, peer port) — networks
-// are ignored (§1.5) — and hands them to the connection's goroutine through
-// a bounded mailbox; a full mailbox drops the packet, which the stream
-// engine recovers like any loss. SYNs and datagrams that need an admission
+// HandlePacket runs on the tunnel's socket reader. It matches stream
+// packets on (local port, peer node, peer port) — networks are ignored
+// (§1.5). When nothing is queued for the connection and its mutex is free,
+// the reader runs the engine itself (handleInline: no copy, no goroutine
+// hand-off, the goroutine is woken only if its timer must fire earlier);
+// otherwise it copies the packet into the connection's bounded mailbox,
+// keeping the arrival order; a full mailbox drops the packet, which the
+// stream engine recovers like any loss. SYNs and datagrams that need an admission
 // verdict are parked (at most 256 daemon-wide, at most 5 s) while the
 // Admission implementation decides; answers arrive through a callback.
 //

@@ -30,10 +30,10 @@ func (dp *DataPlane) handleStream(from addr.NodeID, auth bool, p *packet.Packet)
 		}
 	}
 	if c != nil {
-		q := clonePacket(p)
-		select {
-		case c.mbox <- q:
-		default: // full: dropped like on a lossy path
+		if c.handleInline(p) {
+			return
+		}
+		if !c.enqueue(clonePacket(p)) { // full: dropped like on a lossy path
 			dp.mailboxDrops.Add(1)
 		}
 		return
@@ -89,10 +89,7 @@ func (dp *DataPlane) acceptSYN(from addr.NodeID, syn *packet.Packet) {
 		// Admitted meanwhile (a duplicate SYN was parked too): the
 		// connection answers it itself.
 		dp.mu.Unlock()
-		select {
-		case old.mbox <- syn:
-		default:
-		}
+		old.enqueue(syn)
 		return
 	}
 	if from != dp.self() {

@@ -138,6 +138,9 @@ func (c *client) helloReply(h ipcmsg.Hello) ipcmsg.Reply {
 // requests get a reply slot now, in arrival order; tagged ones reply when
 // done. Requests on the same connection or port run in arrival order.
 func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag) {
+	if r, ok := req.(ipcmsg.Send); ok && c.sendInline(r, tag) {
+		return
+	}
 	var prev <-chan struct{}
 	var done func()
 	if key, ok := serialKeyOf(req); ok {
@@ -190,4 +193,40 @@ func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag) {
 			done()
 		}
 	})
+}
+
+// sendInline runs a Send on readLoop, sparing an executor goroutine, a
+// chain channel and a wake-up per message, when it cannot wait: nothing
+// earlier on its connection is still executing and, tagged, the data fits
+// under SendBuffer so the reply is due at once (send's wait loop would not
+// run). It reports false when the Send must be dispatched as usual.
+func (c *client) sendInline(r ipcmsg.Send, tag *ipcmsg.Tag) bool {
+	if len(r.Data) == 0 || c.ctx.Err() != nil {
+		return false
+	}
+	key, _ := serialKeyOf(r)
+	c.mu.Lock()
+	_, busy := c.keyed[key]
+	e := c.conns[r.Conn]
+	c.mu.Unlock()
+	if busy || e == nil {
+		return false
+	}
+	if tag != nil && e.conn.Unsent()+len(r.Data) >= c.s.cfg.SendBuffer {
+		return false
+	}
+	reply := orNil(e.conn.Send(r.Data))
+	if tag != nil {
+		if reply == nil {
+			reply = ipcmsg.OK{}
+		}
+		c.pushTagged(*tag, reply, nil, true)
+		return true
+	}
+	o := outMsg{}
+	if reply != nil {
+		o.msg = reply
+	}
+	c.pushSlot(o)
+	return true
 }

@@ -14,7 +14,7 @@
 //	   │ (same conn ID / port: chained in arrival order)      ▼
 //	   ▼                                         slot filled / tagged reply
 //	pauses while unsent data ≥ 16 MiB                         │
-//	                                                          ▼
+//	(a Send that cannot wait runs inline: sendInline)         ▼
 //	Backend ──Sink.Accept/Readable──► writeLoop (single writer of the socket):
 //	  legacy slots in order, tagged replies, Accept/RecvFrom, then one
 //	  ≤ 64 KiB Recv chunk per readable connection, round-robin

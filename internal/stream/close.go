@@ -151,6 +151,7 @@ func (c *Conn) toTimeWait(t time.Duration) {
 	s.rtoAt, s.tlpAt, s.reoAt, s.paceAt, s.nagleAt = never, never, never, never, never
 	c.finAt = never
 	c.rcv.delAckAt = never
+	c.freeBuffers()
 }
 
 // answerOldFin is rule 4: a pure ACK for an already accepted FIN, at most

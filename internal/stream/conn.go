@@ -350,6 +350,18 @@ func (c *Conn) toClosed() {
 	c.state = StateClosed
 	c.ev |= EvClosed
 	c.releaseAll()
+	c.freeBuffers()
+}
+
+// freeBuffers recycles the ring arrays a connection in TIME_WAIT or CLOSED
+// no longer needs: it never sends data again (only bare ACKs and FIN+ACKs,
+// §9.12) and never accepts data; the receive ring goes once read empty
+// (Read frees it then).
+func (c *Conn) freeBuffers() {
+	c.snd.buf.free()
+	if c.rcv.buf.n == 0 {
+		c.rcv.buf.free()
+	}
 }
 
 func (c *Conn) acquireExact(n int) bool {

@@ -277,6 +277,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	n := r.buf.read(b)
 	r.readSeq += uint32(n)
+	if c.state == StateClosed || c.state == StateTimeWait {
+		if r.buf.n == 0 {
+			r.buf.free()
+		}
+		return n, nil
+	}
 	// Window update (§9.7): free space grew by max(2 units, 25 %) after the
 	// last advertised window was below 25 % of the buffer.
 	free := r.capLimit - r.used()

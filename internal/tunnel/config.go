@@ -127,7 +127,8 @@ type Config struct {
 	// must not allocate it. Zero means 65535.
 	ProbePort addr.Port
 	// Now is the clock; nil means time.Now. Timers poll it on every tick,
-	// so a fake clock works; tests normally use testing/synctest instead.
+	// so a fake clock works (while no peer has a short timer running the
+	// loop ticks only every second); tests normally use testing/synctest.
 	Now func() time.Time
 	// Rand is the source of nonce prefixes; nil means crypto/rand.
 	Rand io.Reader
@@ -135,7 +136,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Workers is the size of the key-exchange worker pool (default 4).
 	Workers int
-	// Tick is the period of the maintenance loop (default 50 ms).
+	// Tick is the period of the maintenance loop while a peer has a short
+	// timer running (default 50 ms).
 	Tick time.Duration
 	// DirectRetry overrides the 5-minute direct retry period (tests).
 	DirectRetry time.Duration

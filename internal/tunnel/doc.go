@@ -61,7 +61,9 @@
 //     single-flight registry key fetch, state building), resolves and the
 //     re-register hook. Jobs come through a bounded channel; a full pool
 //     drops the job (the peer retransmits).
-//   - tickLoop: every Config.Tick, the timers of every peer: T1 resend
+//   - tickLoop: the timers of every peer, every Config.Tick while a peer
+//     has a short timer running (else every second at most; never without
+//     peers, so an idle daemon stays asleep): T1 resend
 //     with fresh keys and the 3 s relay switch, T5 retransmission, prev[P]
 //     expiry, rekey triggers, queue ageing, direct retry, idle removal.
 //   - nat.Client.Run: signed discovers every 25 s ± 10 % and PILP bursts.

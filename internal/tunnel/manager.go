@@ -32,6 +32,7 @@ type Manager struct {
 	nat        *nat.Client
 	keys       *keyCache
 	jobs       chan func(context.Context)
+	poke       chan struct{} // cap 1: a peer needs the fast tick again
 	stop       chan struct{}
 	stopOnce   sync.Once
 	running    atomic.Bool
@@ -66,6 +67,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:        cfg,
 		conn:       cfg.Conn,
 		jobs:       make(chan func(context.Context), 1024),
+		poke:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		pilaGlobal: rate.NewLimiter(500, 500),
 		recoverLim: rate.NewLimiter(50, 50),
@@ -265,17 +267,33 @@ func (m *Manager) workerLoop(ctx context.Context) {
 	}
 }
 
-// tickLoop runs timers (§6.2 T1/T5, §6.5 queue age, §6.9, §7.5, §7.6).
+// tickLoop runs timers (§6.2 T1/T5, §6.5 queue age, §6.9, §7.5, §7.6)
+// every Config.Tick while some peer has a short timer running; otherwise
+// it sleeps until the next coarse deadline (quietTick at most, none
+// without peers) or until poke, so an idle daemon does not wake 20 times
+// a second.
 func (m *Manager) tickLoop(ctx context.Context) {
-	t := time.NewTicker(m.cfg.Tick)
+	t := time.NewTimer(m.cfg.Tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.poke:
+			t.Reset(m.cfg.Tick)
+			continue
 		case <-t.C:
-			m.tick()
 		}
+		t.Reset(m.tick())
+	}
+}
+
+// wakeTicker returns the maintenance loop to its fast period after a peer
+// was created or started a short timer.
+func (m *Manager) wakeTicker() {
+	select {
+	case m.poke <- struct{}{}:
+	default:
 	}
 }
 
@@ -310,6 +328,7 @@ func (m *Manager) getPeer(id addr.NodeID) *peer {
 		}
 		p = newPeer(id)
 		m.peers[id] = p
+		m.wakeTicker()
 	}
 	return p
 }

@@ -36,6 +36,7 @@ func (m *Manager) startResolveLocked(p *peer, now time.Time) {
 		return
 	}
 	p.resolving = true
+	m.wakeTicker()
 	id, gen := p.id, p.resolveGen
 	if !m.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
@@ -238,6 +239,7 @@ func (m *Manager) switchRelayLocked(p *peer, now time.Time) {
 		return
 	}
 	p.relay, p.wasRelay = true, false
+	m.wakeTicker()
 	p.nextRetry = now.Add(jitter(m.cfg.DirectRetry))
 	m.ctr.relaySwitches.Add(1)
 	m.emit(Event{Name: EventRelayActivated, Peer: p.id})

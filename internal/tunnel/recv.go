@@ -98,6 +98,7 @@ func (m *Manager) handlePILS(b []byte, src netip.AddrPort, relaySender addr.Node
 		}
 		if tr := cur.Triggers(now, m.cfg.RekeyInterval); tr != 0 {
 			p.rekeyRequest = true // handled by the next tick, off the reader
+			m.wakeTicker()
 		}
 	} else if !viaRelay {
 		p.lastDirectAuth = now

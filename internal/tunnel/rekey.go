@@ -38,6 +38,7 @@ func (m *Manager) rekeyLocked(p *peer, now time.Time, force bool) {
 	p.cur = st
 	clear(p.maxCtr)
 	p.rekeyPending = true
+	m.wakeTicker()
 	p.rekeyNext = now.Add(time.Second)
 	p.rekeyInterval = time.Second
 	p.lastRekey = now
@@ -87,23 +88,42 @@ func (m *Manager) RotateIdentity(id *identity.Identity) {
 	}
 }
 
-// tick runs the timers of every peer.
-func (m *Manager) tick() {
+// quietTick is the maintenance period while no peer has a short timer
+// running: what remains (idle removal, age-triggered rekeys, the direct
+// retry) is measured in minutes, so a second late is harmless.
+const quietTick = time.Second
+
+// tick runs the timers of every peer and returns the wait until the next
+// tick: Config.Tick while some peer is busy, else up to quietTick (capped
+// by the nearest idle removal), else (no peers) an hour, cut short by
+// wakeTicker when a peer appears.
+func (m *Manager) tick() time.Duration {
 	now := m.cfg.Now()
+	wait := time.Hour
 	for _, p := range m.snapshot() {
-		if m.tickPeer(p, now) {
+		remove, busy, idleAt := m.tickPeer(p, now)
+		if remove {
 			m.removePeer(p)
+			continue
 		}
+		if busy {
+			wait = m.cfg.Tick
+			continue
+		}
+		wait = min(wait, quietTick, max(idleAt.Sub(now), m.cfg.Tick))
 	}
+	return wait
 }
 
 // tickPeer runs one peer's timers and reports whether it should be removed
-// (idle for 10 min, §6.1).
-func (m *Manager) tickPeer(p *peer, now time.Time) bool {
+// (idle for 10 min, §6.1), whether it has a short timer running (key
+// exchange, queue, resolve, rekey, prev[P], relay) and when it becomes
+// idle.
+func (m *Manager) tickPeer(p *peer, now time.Time) (remove, busy bool, idleAt time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
-		return false
+		return false, false, now.Add(IdleTimeout)
 	}
 	for len(p.queue) > 0 && now.Sub(p.queue[0].at) > QueueAge {
 		m.dropQueueHeadLocked(p)
@@ -131,9 +151,11 @@ func (m *Manager) tickPeer(p *peer, now time.Time) bool {
 	last := latest(p.lastRx, p.lastTx, p.resolvedAt, p.lastPILA, p.lastRecover)
 	if len(p.queue) == 0 && !p.resolving && !p.setupActive && now.Sub(last) > IdleTimeout {
 		m.killLocked(p)
-		return true
+		return true, false, time.Time{}
 	}
-	return false
+	busy = len(p.queue) > 0 || p.setupActive || p.resolving || p.rekeyPending || p.rekeyRequest ||
+		p.prev != nil || p.relay
+	return false, busy, last.Add(IdleTimeout + time.Millisecond)
 }
 
 // latest returns the latest of ts.

@@ -97,6 +97,7 @@ func (m *Manager) enqueueLocked(p *peer, raw []byte, now time.Time) error {
 	}
 	if !p.setupActive {
 		p.setupActive = true
+		m.wakeTicker()
 		p.setupSends = 0
 		p.setupStart = now
 		p.setupNext = now
