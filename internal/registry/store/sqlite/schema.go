@@ -38,7 +38,10 @@ var migrations = []migration{
 			max_members        INTEGER NOT NULL DEFAULT 0,
 			allowed_ports      TEXT NOT NULL DEFAULT '[]',
 			description        TEXT NOT NULL DEFAULT '')`,
-		`INSERT INTO networks(id, name, join_rule, created_at) VALUES (0, 'backbone', 'open', 0)`,
+		// The backbone is created with the store: its created_at is the first
+		// start (registry.md §7.4.6 reports it as Unix seconds).
+		`INSERT INTO networks(id, name, join_rule, created_at)
+			VALUES (0, 'backbone', 'open', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))`,
 		`CREATE TABLE nodes (
 			id             INTEGER PRIMARY KEY,
 			public_key     TEXT NOT NULL UNIQUE,
