@@ -162,10 +162,31 @@ func (s *Server) runProbe(ctx context.Context) {
 // time of the request (registry.md §3: "nodes with last_seen within the
 // online threshold", "networks excluding the backbone"), not a snapshot up
 // to one probe interval old.
+// Concurrent requests share one in-flight probe, so a flood of /healthz
+// requests costs at most one store probe at a time; a client that hangs up
+// does not cancel the probe (which would report the store degraded).
 func (s *Server) refreshProbe(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	s.probeMu.Lock()
+	if ch := s.refreshing; ch != nil {
+		s.probeMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ch := make(chan struct{})
+	s.refreshing = ch
+	s.probeMu.Unlock()
+	defer func() {
+		s.probeMu.Lock()
+		s.refreshing = nil
+		s.probeMu.Unlock()
+		close(ch)
+	}()
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	s.runProbe(ctx)
+	s.runProbe(pctx)
 }
 
 // probeLoop refreshes the probe every ProbeInterval until ctx ends.

@@ -151,8 +151,9 @@ type Server struct {
 	perIP map[netip.Addr]int
 	conns map[*conn]struct{}
 
-	probeMu sync.Mutex // guards probe
-	probe   probeResult
+	probeMu    sync.Mutex // guards probe and refreshing
+	probe      probeResult
+	refreshing chan struct{} // closed when the in-flight HTTP-triggered probe ends
 }
 
 type probeResult struct {

@@ -177,20 +177,31 @@ type ListNetworks struct {
 	NodeID addr.NodeID
 	All    bool
 	Page
+
+	allSent bool // `all` was present in the decoded request (even as false)
 }
 
-func (*ListNetworks) Type() string             { return TypeListNetworks }
-func (r *ListNetworks) Signer() addr.NodeID    { return r.NodeID }
-func (r *ListNetworks) SignedParams() []string { return []string{pBool(r.All)} }
+func (*ListNetworks) Type() string          { return TypeListNetworks }
+func (r *ListNetworks) Signer() addr.NodeID { return r.NodeID }
+
+// SignedParams encodes `all` as "true"/"false" when it was sent and as the
+// empty string when absent (§5.1: "absent optional field | the empty
+// string"). The encoder omits all:false, so a request built here signs "".
+func (r *ListNetworks) SignedParams() []string {
+	if !r.All && !r.allSent {
+		return []string{""}
+	}
+	return []string{pBool(r.All)}
+}
 func (r *ListNetworks) decode(d *decoder) {
 	r.NodeID = d.signer("node_id")
-	r.All, _ = d.boolean("all", false)
+	r.All, r.allSent = d.boolean("all", false)
 	r.Page = d.page()
 }
 func (r *ListNetworks) encode(e *encoder) {
 	e.optNode("node_id", r.NodeID)
-	if r.All {
-		e.bool("all", true)
+	if r.All || r.allSent {
+		e.bool("all", r.All)
 	}
 	e.page(r.Page)
 }
