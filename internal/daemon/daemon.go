@@ -15,6 +15,7 @@ import (
 	"github.com/pilot-go/pilot/internal/dataplane"
 	"github.com/pilot-go/pilot/internal/identity"
 	"github.com/pilot-go/pilot/internal/ipc"
+	"github.com/pilot-go/pilot/internal/netsim"
 	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/trust"
 	"github.com/pilot-go/pilot/internal/tunnel"
@@ -48,6 +49,9 @@ type Options struct {
 	// plane nor the IPC socket (control-plane tests in synctest bubbles,
 	// where real sockets cannot run).
 	ControlPlaneOnly bool
+	// WrapConn, if set, wraps the bound UDP socket before the tunnel uses
+	// it. Test-only hook (e.g. to inject packet loss); nil in production.
+	WrapConn func(netsim.PacketConn) netsim.PacketConn
 }
 
 // Daemon is the composition root of pilot-daemon: identity, registry

@@ -10,6 +10,7 @@ import (
 	"github.com/pilot-go/pilot/internal/dataplane"
 	"github.com/pilot-go/pilot/internal/identity"
 	"github.com/pilot-go/pilot/internal/ipc"
+	"github.com/pilot-go/pilot/internal/netsim"
 	"github.com/pilot-go/pilot/internal/stream"
 	"github.com/pilot-go/pilot/internal/tunnel"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
@@ -63,8 +64,12 @@ func (d *Daemon) buildDataPlane(id *identity.Identity) error {
 		beacon = netip.AddrPortFrom(beacon.Addr().Unmap(), beacon.Port())
 	}
 	keys := registryKeys{d.client}
+	var conn netsim.PacketConn = d.udp
+	if d.opts.WrapConn != nil {
+		conn = d.opts.WrapConn(d.udp) // test-only hook (Options.WrapConn)
+	}
 	tun, err := tunnel.New(tunnel.Config{
-		Conn: d.udp, Identity: id, Plaintext: !cfg.Encrypt, Beacon: beacon,
+		Conn: conn, Identity: id, Plaintext: !cfg.Encrypt, Beacon: beacon,
 		Keys: keys, Resolver: keys, LANAddrs: localAddrs(d.UDPAddr()),
 		IsMember: func(n addr.NetworkID) bool { return d.Memberships().Has(n) },
 		Deliver:  d.deliver,

@@ -34,6 +34,7 @@ import (
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/beacon"
 	"github.com/pilot-go/pilot/internal/daemon"
+	"github.com/pilot-go/pilot/internal/netsim"
 	"github.com/pilot-go/pilot/internal/registry"
 	"github.com/pilot-go/pilot/internal/registry/config"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
@@ -56,14 +57,29 @@ type Network struct {
 	BeaconAddr   string
 	Nodes        []*Node
 	stops        []func() // registry and beacon, in start order
+	opts         Options
+}
+
+// Options adjust the daemons a Network starts.
+type Options struct {
+	// WrapConn, if set, wraps each daemon's UDP socket (daemon.Options.
+	// WrapConn), e.g. with a LossyConn. It is called with the node's name
+	// at every (re)start.
+	WrapConn func(node string, c netsim.PacketConn) netsim.PacketConn
 }
 
 // Start runs a registry, a beacon and n daemons (each started with the
 // extra daemon flags) and waits until every daemon is registered.
 func Start(t testing.TB, n int, extra ...string) *Network {
 	t.Helper()
+	return StartWith(t, n, Options{}, extra...)
+}
+
+// StartWith is Start with options applied to every daemon.
+func StartWith(t testing.TB, n int, opts Options, extra ...string) *Network {
+	t.Helper()
 	checkLeaks(t) // registered first: runs after every other cleanup
-	nw := &Network{t: t}
+	nw := &Network{t: t, opts: opts}
 	nw.startRegistry()
 	nw.startBeacon()
 	t.Cleanup(nw.stopInfra)
@@ -174,7 +190,11 @@ func (n *Node) start() {
 		t.Fatalf("%s flags: %v", n.Name, err)
 	}
 	log := slog.New(slog.NewTextHandler(n.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Events: n.Events, DiscoverTimeout: 2 * time.Second})
+	opts := daemon.Options{Logger: log, Events: n.Events, DiscoverTimeout: 2 * time.Second}
+	if wrap := n.nw.opts.WrapConn; wrap != nil {
+		opts.WrapConn = func(c netsim.PacketConn) netsim.PacketConn { return wrap(n.Name, c) }
+	}
+	d, err := daemon.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("%s: %v", n.Name, err)
 	}
