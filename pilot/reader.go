@@ -14,7 +14,7 @@ import (
 func (c *Client) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		msg, err := readFrame(br)
+		msg, err := ipcmsg.ReadFrameBuffered(br)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: daemon connection: %v", ErrClientClosed, err))
 			return

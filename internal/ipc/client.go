@@ -127,7 +127,7 @@ func (c *client) readLoop() (drain bool) {
 		if !c.waitReadable() {
 			return false
 		}
-		msg, err := readFrame(br)
+		msg, err := ipcmsg.ReadFrameBuffered(br)
 		var tooLarge *ipcmsg.FrameTooLargeError
 		if errors.As(err, &tooLarge) {
 			c.pushSlot(outMsg{msg: tooLarge.Reply(), closeAfter: true})
