@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -51,8 +53,12 @@ func FuzzValidateURL(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrInvalidURL) {
 			t.Fatalf("%q: %v does not match ErrInvalidURL", s, err)
 		}
-		if err == nil && s != "" && len(s) >= 4 && s[:4] != "http" {
-			t.Fatalf("%q accepted", s)
+		if err == nil && s != "" {
+			// Schemes are case-insensitive (RFC 3986 §3.1): "httP://0" is http.
+			u, perr := url.Parse(s)
+			if perr != nil || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) {
+				t.Fatalf("%q accepted", s)
+			}
 		}
 	})
 }
