@@ -149,6 +149,7 @@ func TestServices_5_SlowSubscriberDisconnected(t *testing.T) {
 	pub := subscribe(t, ctx, b, evs, "pub", "other")
 	const n = DefaultQueueEvents + 50
 	received := make(chan error, 1)
+	read := make(chan struct{}, n) // one token per event the fast subscriber has read
 	go func() {
 		for i := range n {
 			_ = fast.conn.SetReadDeadline(time.Now().Add(svctest.WaitLimit))
@@ -160,11 +161,27 @@ func TestServices_5_SlowSubscriberDisconnected(t *testing.T) {
 				received <- err
 				return
 			}
+			read <- struct{}{}
 		}
 		received <- nil
 	}()
+	// The fast subscriber keeps up: the publisher never runs more than half
+	// a queue ahead of it (a reader goroutine that starts late must not be
+	// mistaken for a slow subscriber), while the slow one never reads.
+	ahead := 0
 	for i := range n {
+		for ahead >= DefaultQueueEvents/2 {
+			select {
+			case <-read:
+				ahead--
+			case err := <-received:
+				t.Fatalf("fast subscriber stopped early: %v", err)
+			case <-time.After(svctest.WaitLimit):
+				t.Fatal("fast subscriber does not keep up")
+			}
+		}
 		pub.send("news", []byte(fmt.Sprint(i)))
+		ahead++
 	}
 	if err := <-received; err != nil {
 		t.Fatalf("fast subscriber: %v", err)
