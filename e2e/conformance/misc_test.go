@@ -189,17 +189,29 @@ func TestConf_DeregisterAndPurge(t *testing.T) {
 		c.ok(a.sign(obj{"type": "heartbeat", "node_id": a.id}))
 	}
 	c.ok(obj{"type": "lookup", "node_id": o.id})
-	warned := false
-	for _, l := range r.logLines() {
-		if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "purge") {
-			warned = true
+	warned := func() bool {
+		for _, l := range r.logLines() {
+			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "purge") {
+				return true
+			}
 		}
+		return false
 	}
-	if !warned {
+	// The sweeper runs every 300 ms; wait for its WARN, bounded.
+	for deadline := time.Now().Add(10 * time.Second); !warned() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // polling the log, not synchronising
+	}
+	if !warned() {
 		t.Errorf("no WARN for the skipped owner")
 	}
-	// a stops: purged like deregister
-	time.Sleep(4 * time.Second)
+	// a stops: purged like deregister once -node-ttl (2 s) has passed; poll
+	// for it, bounded, instead of sleeping a fixed time.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if c.send(obj{"type": "lookup", "node_id": a.id}).code() == "not_found" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling the registry, not synchronising
+	}
 	c.fail(obj{"type": "lookup", "node_id": a.id}, "not_found", "")
 	rec := auditRec(t, r, c.auditHead())
 	if rec["audit_action"] != "node.deregistered" || rec["reason"] != "purge" || rec["auth_via"] != "system" || rec["actor_node_id"] != json.Number("0") ||
