@@ -48,6 +48,10 @@ type options struct {
 }
 
 func main() {
+	if os.Getenv(udpEchoEnv) != "" {
+		serveUDPEcho()
+		return
+	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding pilot-registry, pilot-beacon, pilot-daemon and pilotctl")
 	flag.IntVar(&o.mb, "mb", 32, "bulk transfer size in MiB")
@@ -186,7 +190,7 @@ func (b *bench) daemon(ctx context.Context, name, reg, bcn string) (*node, error
 	n := &node{sock: filepath.Join(dir, "pilot.sock")}
 	var err error
 	n.p, err = b.start("pilot-daemon#"+name, "-registry", reg, "-beacon", bcn, "-listen", "127.0.0.1:0",
-		"-state-dir", dir, "-socket", n.sock, "-heartbeat", "1s")
+		"-state-dir", dir, "-socket", n.sock)
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +277,14 @@ func run(ctx context.Context, o options) error {
 			rtts = append(rtts, num(m["rtt_ms"]))
 		}
 	}
+	splitDial, splitEcho, err := pingSplit(ctx, na.sock, fmt.Sprintf("0:0000.%04X.%04X:7", nb.id>>16, nb.id&0xFFFF), o.pings, 120*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("ping split: %w", err)
+	}
+	floor, err := udpFloor(ctx, o.pings, 120*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("udp floor: %w", err)
+	}
 	slices.Sort(rtts)
 
 	// Fresh tunnels: daemons that share an open network with b but never
@@ -313,13 +325,14 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	idle0 := []float64{cpuSecs(na.p), cpuSecs(nb.p)}
+	idle0 := []schedTotals{schedOf(na.p), schedOf(nb.p)}
 	select {
 	case <-time.After(o.idle): // the measurement window itself
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	idleCPU := []float64{cpuSecs(na.p) - idle0[0], cpuSecs(nb.p) - idle0[1]}
+	idle1 := []schedTotals{schedOf(na.p), schedOf(nb.p)}
+	idleCPU := []schedTotals{idle1[0].sub(idle0[0]), idle1[1].sub(idle0[1])}
 	rss := []float64{rssMiB(na.p), rssMiB(nb.p)}
 
 	fmt.Printf("== pilot daemons on loopback (%d CPUs, load average %s at start, %s at end)\n",
@@ -330,10 +343,12 @@ func run(ctx context.Context, o options) error {
 	row("  CPU, both daemons, per GiB echoed", "%.2f s/GiB (%.2f s total)", cpu/gib, cpu)
 	row(fmt.Sprintf("loopback TCP echo, %d MiB (same run)", o.mb), "%.1f MiB/s", tcpMiBs)
 	row(fmt.Sprintf("ping RTT, %d probes, stream dial included", len(rtts)), "p50 %.2f ms, p99 %.2f ms", pct(rtts, 50), pct(rtts, 99))
+	row("  of which dial (SDK, same spacing)", "p50 %.2f ms; then write → echo p50 %.2f ms", pct(splitDial, 50), pct(splitEcho, 50))
+	row("  floor: bare UDP echo, 2 processes", "p50 %.2f ms, p99 %.2f ms per round trip, same spacing (a probe makes 4)", pct(floor, 50), pct(floor, 99))
 	row(fmt.Sprintf("dial → first echoed byte, fresh tunnel (n=%d)", len(fresh)), "median %.1f ms (max %.1f)", pct(fresh, 50), pct(fresh, 100))
 	row("dial → first echoed byte, tunnel up", "median %.1f ms", pct(warm, 50))
 	row("idle RSS (a, b)", "%.1f MiB, %.1f MiB", rss[0], rss[1])
-	row(fmt.Sprintf("idle CPU over %v (a, b)", o.idle), "%.0f ms, %.0f ms", idleCPU[0]*1000, idleCPU[1]*1000)
+	row(fmt.Sprintf("idle CPU over %v (a, b)", o.idle), "%s, %s", idleCPU[0].format(o.idle), idleCPU[1].format(o.idle))
 	return nil
 }
 
@@ -445,6 +460,38 @@ func pct(sorted []float64, p float64) float64 {
 
 // cpuSecs is utime+stime of p from /proc/<pid>/stat (Linux; clock ticks
 // of 100 Hz, USER_HZ on every Linux architecture Go supports).
+// schedTotals is what the scheduler accounted to a process's threads
+// (/proc/PID/task/*/schedstat): nanoseconds on a CPU and times scheduled
+// in. Unlike utime/stime (10 ms ticks) it resolves an idle daemon's few
+// wake-ups.
+type schedTotals struct{ cpu, runs int64 }
+
+func (t schedTotals) sub(u schedTotals) schedTotals {
+	return schedTotals{t.cpu - u.cpu, t.runs - u.runs}
+}
+
+func (t schedTotals) format(window time.Duration) string {
+	return fmt.Sprintf("%.2f ms (%.3f %% of a core, %.1f wake-ups/s)", float64(t.cpu)/1e6,
+		100*float64(t.cpu)/float64(window.Nanoseconds()), float64(t.runs)/window.Seconds())
+}
+
+func schedOf(p *proc) schedTotals {
+	var t schedTotals
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.cmd.Process.Pid))
+	for _, f := range dirs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread exited
+		}
+		var cpu, wait, runs int64
+		if _, err := fmt.Sscan(string(data), &cpu, &wait, &runs); err == nil {
+			t.cpu += cpu
+			t.runs += runs
+		}
+	}
+	return t
+}
+
 func cpuSecs(p *proc) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
