@@ -52,33 +52,51 @@ func (c *Client) Dial(ctx context.Context, network, address string) (*Conn, erro
 // ("N:XXXX.XXXX.XXXX:port") over network "pilot". The connection has its
 // own IPC client, closed with it.
 func Dial(ctx context.Context, network, address string, opts ...Option) (net.Conn, error) {
+	cn, err := withOwnClient(ctx, opts, func(c *Client) (*Conn, *bool, error) {
+		cn, err := c.Dial(ctx, network, address)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cn, &cn.ownsClient, nil
+	})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return cn, nil
+}
+
+// withOwnClient connects a client for one connection, listener or packet
+// conn that open creates; the object closes the client with itself (open
+// returns its ownsClient flag), and a failed open closes it at once.
+func withOwnClient[T any](ctx context.Context, opts []Option, open func(*Client) (T, *bool, error)) (T, error) {
 	c, err := Connect(ctx, opts...)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	cn, err := c.Dial(ctx, network, address)
+	v, owns, err := open(c)
 	if err != nil {
 		c.Close()
-		return nil, err
+		return v, err
 	}
-	cn.ownsClient = true
-	return cn, nil
+	*owns = true
+	return v, nil
 }
 
 // Listen connects to the daemon and listens on address (":port", port 0
 // for an ephemeral port). The listener has its own IPC client, closed with
 // it.
 func Listen(ctx context.Context, network, address string, opts ...Option) (net.Listener, error) {
-	c, err := Connect(ctx, opts...)
+	l, err := withOwnClient(ctx, opts, func(c *Client) (*Listener, *bool, error) {
+		l, err := c.Listen(ctx, network, address)
+		if err != nil {
+			return nil, nil, err
+		}
+		return l, &l.ownsClient, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
-	l, err := c.Listen(ctx, network, address)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	l.ownsClient = true
 	return l, nil
 }
 
@@ -86,15 +104,15 @@ func Listen(ctx context.Context, network, address string, opts ...Option) (net.L
 // for an ephemeral port) for datagrams. The PacketConn has its own IPC
 // client, closed with it.
 func ListenPacket(ctx context.Context, network, address string, opts ...Option) (net.PacketConn, error) {
-	c, err := Connect(ctx, opts...)
+	pc, err := withOwnClient(ctx, opts, func(c *Client) (*PacketConn, *bool, error) {
+		pc, err := c.ListenPacket(ctx, network, address)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pc, &pc.ownsClient, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
-	pc, err := c.ListenPacket(ctx, network, address)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	pc.ownsClient = true
 	return pc, nil
 }

@@ -72,24 +72,34 @@ func (c *Client) unbind(port addr.Port) error {
 // "" or a full Pilot socket address (its address part is ignored); port 0
 // asks the daemon for an ephemeral port.
 func (c *Client) Listen(ctx context.Context, network, address string) (*Listener, error) {
-	if err := checkNetwork(network); err != nil {
-		return nil, err
-	}
-	port, err := parseListenAddr(address)
-	if err != nil {
-		return nil, err
-	}
 	l := &Listener{c: c, ready: make(chan struct{}, 1), closedCh: make(chan struct{})}
-	_, err = c.bind(ctx, port, func(p addr.Port) {
+	err := c.bindAddress(ctx, network, address, func(p addr.Port) {
 		l.addr = &Addr{Addr: c.local, Port: p}
 		c.mu.Lock()
 		c.listeners[p] = l
 		c.mu.Unlock()
 	})
 	if err != nil {
-		return nil, opError("listen", nil, &Addr{Addr: c.local, Port: port}, err)
+		return nil, err
 	}
 	return l, nil
+}
+
+// bindAddress is the common part of Listen and ListenPacket: it checks
+// network, parses address (":port", "" or a full socket address) and binds
+// the port, running register with the bound port as bind does.
+func (c *Client) bindAddress(ctx context.Context, network, address string, register func(addr.Port)) error {
+	if err := checkNetwork(network); err != nil {
+		return err
+	}
+	port, err := parseListenAddr(address)
+	if err != nil {
+		return err
+	}
+	if _, err := c.bind(ctx, port, register); err != nil {
+		return opError("listen", nil, &Addr{Addr: c.local, Port: port}, err)
+	}
+	return nil
 }
 
 func (l *Listener) enqueue(cn *Conn) bool {

@@ -33,22 +33,15 @@ type PacketConn struct {
 
 // ListenPacket binds a port for datagrams. address is as for Listen.
 func (c *Client) ListenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
-	if err := checkNetwork(network); err != nil {
-		return nil, err
-	}
-	port, err := parseListenAddr(address)
-	if err != nil {
-		return nil, err
-	}
 	pc := &PacketConn{c: c, ready: make(chan struct{}, 1), closedCh: make(chan struct{})}
-	_, err = c.bind(ctx, port, func(p addr.Port) {
+	err := c.bindAddress(ctx, network, address, func(p addr.Port) {
 		pc.local = &Addr{Addr: c.local, Port: p}
 		c.mu.Lock()
 		c.packets[p] = pc
 		c.mu.Unlock()
 	})
 	if err != nil {
-		return nil, opError("listen", nil, &Addr{Addr: c.local, Port: port}, err)
+		return nil, err
 	}
 	return pc, nil
 }

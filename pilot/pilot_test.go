@@ -358,3 +358,20 @@ func TestCloseReasonAndNoDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPackageLevelFailuresReturnNilInterfaces pins that a failed Dial,
+// Listen or ListenPacket returns a nil interface (not a typed nil that
+// compares unequal to nil).
+func TestPackageLevelFailuresReturnNilInterfaces(t *testing.T) {
+	d := startDaemon(t, nil)
+	ctx := testCtx(t)
+	if c, err := Dial(ctx, "pilot", "0:0000.0000.02AE:5", WithSocket(d.path)); err == nil || c != nil {
+		t.Fatalf("Dial to a closed port: conn %#v, err %v; want nil and an error", c, err)
+	}
+	if l, err := Listen(ctx, "tcp", ":1000", WithSocket(d.path)); err == nil || l != nil {
+		t.Fatalf("Listen on network tcp: listener %#v, err %v; want nil and an error", l, err)
+	}
+	if pc, err := ListenPacket(ctx, "pilot", "nonsense", WithSocket(d.path)); err == nil || pc != nil {
+		t.Fatalf("ListenPacket on a bad address: %#v, err %v; want nil and an error", pc, err)
+	}
+}
