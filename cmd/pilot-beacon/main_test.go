@@ -34,10 +34,10 @@ func TestConfigFileErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ body, want string }{
 		"unknown key":       {`{"listen": ":9001", "relay_queu": 10}`, `unknown key "relay_queu"`},
 		"nested config":     {`{"config": "x.json"}`, `unknown key "config"`},
-		"wrong type string": {`{"listen": 9001}`, `key "listen": wrong value type number`},
-		"wrong type number": {`{"max_nodes": true}`, `key "max_nodes": wrong value type boolean`},
+		"wrong type string": {`{"listen": 9001}`, `key "listen": want a string, got a number`},
+		"wrong type number": {`{"max_nodes": true}`, `key "max_nodes": want an integer, got a boolean`},
 		"bad duration":      {`{"node-ttl": "5 minutes"}`, `key "node-ttl"`},
-		"object value":      {`{"peers": {"a": 1}}`, `key "peers": wrong value type object`},
+		"object value":      {`{"peers": {"a": 1}}`, `key "peers": want an array or a comma-separated string, got an object`},
 		"not an object":     {`[1, 2]`, `want one flat JSON object`},
 	} {
 		t.Run(name, func(t *testing.T) {

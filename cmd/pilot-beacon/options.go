@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pilot-go/pilot/internal/flagfile"
 )
 
 // options are the flags of cli.md §2.
@@ -45,43 +42,23 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// valueKind is what JSON value types a config key accepts besides strings.
-type valueKind uint8
-
-const (
-	kindString valueKind = iota // JSON strings only
-	kindNumber                  // numbers or strings
-	kindBool                    // booleans or strings
-	kindList                    // arrays of strings or strings (comma-separated)
-)
-
-func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, map[string]valueKind) {
+func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("pilot-beacon", flag.ContinueOnError)
 	fs.SetOutput(out)
-	kinds := map[string]valueKind{}
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, def, usage)
-		kinds[name] = kindString
-	}
+	str := fs.StringVar
 	str(&o.listen, "listen", ":9001", "UDP `address` to serve on")
 	str(&o.listen, "addr", ":9001", "alias for -listen")
 	fs.Uint64Var(&o.beaconID, "beacon-id", 0, "cluster beacon `ID`; 0 = standalone (no registry directory)")
-	kinds["beacon-id"] = kindNumber
 	str(&o.peers, "peers", "", "comma-separated UDP `addresses` of static peer beacons")
-	kinds["peers"] = kindList
 	str(&o.registry, "registry", "", "registry TCP `address`: signed-discover key lookups and, with -beacon-id, the beacon directory")
 	str(&o.registryToken, "registry-token", "", "`token` sent in beacon_register (env "+tokenEnv+")")
 	fs.BoolVar(&o.registryTLS, "registry-tls", false, "use TLS to the registry")
-	kinds["registry-tls"] = kindBool
 	str(&o.registryFingerprint, "registry-fingerprint", "", "pin the registry certificate (SHA-256, hex); implies TLS")
 	str(&o.advertise, "advertise", "", "`host:port` to register in the directory (default: listen address with the registry connection's local IP)")
 	str(&o.health, "health", "", "HTTP `address` serving /healthz and /metrics (loopback clients)")
 	fs.DurationVar(&o.nodeTTL, "node-ttl", 5*time.Minute, "forget a node that has not sent a discover for this `duration`")
-	kinds["node-ttl"] = kindString
 	fs.IntVar(&o.relayQueue, "relay-queue", 4096, "relay job queue `length` (drops when full)")
-	kinds["relay-queue"] = kindNumber
 	fs.IntVar(&o.maxNodes, "max-nodes", 100000, "node table `capacity`")
-	kinds["max-nodes"] = kindNumber
 	fs.StringVar(&o.config, "config", "", "JSON config `file` whose keys are flag names")
 	str(&o.logFormat, "log-format", "text", "log format: text or json")
 	str(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -90,7 +67,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, map[string]valueKind)
 		fmt.Fprintf(fs.Output(), "Usage: pilot-beacon [flags]\n\nExample: pilot-beacon -listen :9001 -registry registry.example:9000\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	return fs, kinds
+	return fs
 }
 
 // parseOptions applies cli.md's precedence: command-line flag >
@@ -98,7 +75,7 @@ func newFlagSet(o *options, out io.Writer) (*flag.FlagSet, map[string]valueKind)
 // (exit 2) for bad flags and config files, and flag.ErrHelp for -help.
 func parseOptions(args []string, getenv func(string) string, out io.Writer) (*options, error) {
 	o := &options{}
-	fs, kinds := newFlagSet(o, out)
+	fs := newFlagSet(o, out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -118,9 +95,12 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (*op
 	}
 	envToken := getenv(tokenEnv)
 	if o.config != "" {
-		if err := applyConfigFile(fs, kinds, o.config, func(name string) bool {
-			return set[name] || (name == "registry-token" && envToken != "")
-		}); err != nil {
+		err := flagfile.Apply(fs, o.config, flagfile.Rules{
+			Lists:  []string{"peers"},
+			Refuse: []string{"config", "version"},
+			Skip:   func(name string) bool { return set[name] || (name == "registry-token" && envToken != "") },
+		})
+		if err != nil {
 			return nil, usagef("%v", err)
 		}
 	}
@@ -137,94 +117,6 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (*op
 		o.registryTLS = true
 	}
 	return o, nil
-}
-
-// applyConfigFile reads a flat JSON object and sets every key that was not
-// given with higher precedence (skip). Keys are flag names with - or _.
-func applyConfigFile(fs *flag.FlagSet, kinds map[string]valueKind, path string, skip func(string) bool) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %v", err)
-	}
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return fmt.Errorf("config file %s: want one flat JSON object: %v", path, err)
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		name := strings.ReplaceAll(key, "_", "-")
-		kind, known := kinds[name]
-		if !known {
-			return fmt.Errorf("config file %s: unknown key %q", path, key)
-		}
-		val, err := configValue(obj[key], kind)
-		if err != nil {
-			return fmt.Errorf("config file %s: key %q: %v", path, key, err)
-		}
-		if skip(name) {
-			continue
-		}
-		if err := fs.Set(name, val); err != nil {
-			return fmt.Errorf("config file %s: key %q: %v", path, key, err)
-		}
-	}
-	return nil
-}
-
-// configValue turns one JSON value into a flag string, enforcing its type.
-func configValue(raw json.RawMessage, kind valueKind) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return "", err
-	}
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case json.Number:
-		if kind == kindNumber {
-			return x.String(), nil
-		}
-	case bool:
-		if kind == kindBool {
-			return strconv.FormatBool(x), nil
-		}
-	case []any:
-		if kind == kindList {
-			parts := make([]string, 0, len(x))
-			for _, e := range x {
-				s, ok := e.(string)
-				if !ok {
-					return "", errors.New("want an array of strings")
-				}
-				parts = append(parts, s)
-			}
-			return strings.Join(parts, ","), nil
-		}
-	}
-	return "", fmt.Errorf("wrong value type %s", jsonType(v))
-}
-
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	}
-	return "string"
 }
 
 // peerList splits -peers.

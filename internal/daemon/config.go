@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,11 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pilot-go/pilot/internal/flagfile"
 	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/webhook"
 )
@@ -99,18 +97,6 @@ type rawFlags struct {
 	maxBufferMemory                int64
 }
 
-// valueKind says which JSON value types a config key accepts besides
-// strings (cli.md: "values JSON strings, numbers or booleans (lists also as
-// JSON arrays)").
-type valueKind uint8
-
-const (
-	kindString valueKind = iota
-	kindNumber
-	kindBool
-	kindList
-)
-
 // envFlags maps flags to the environment variable that ranks above the
 // config file.
 var envFlags = map[string]string{
@@ -121,23 +107,10 @@ var envFlags = map[string]string{
 }
 
 // newFlagSet declares every flag of cli.md §3.1 on c and r.
-func newFlagSet(c *Config, r *rawFlags, out io.Writer) (*flag.FlagSet, map[string]valueKind) {
+func newFlagSet(c *Config, r *rawFlags, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("pilot-daemon", flag.ContinueOnError)
 	fs.SetOutput(out)
-	kinds := map[string]valueKind{}
-	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage); kinds[name] = kindString }
-	boolean := func(p *bool, name string, def bool, usage string) {
-		fs.BoolVar(p, name, def, usage)
-		kinds[name] = kindBool
-	}
-	integer := func(p *int, name string, def int, usage string) {
-		fs.IntVar(p, name, def, usage)
-		kinds[name] = kindNumber
-	}
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		fs.DurationVar(p, name, def, usage)
-		kinds[name] = kindString
-	}
+	str, boolean, integer, dur := fs.StringVar, fs.BoolVar, fs.IntVar, fs.DurationVar
 
 	str(&c.Registry, "registry", "127.0.0.1:9000", "registry `host:port`")
 	str(&c.Beacon, "beacon", "127.0.0.1:9001", "beacon `host:port`; empty disables beacon use")
@@ -154,7 +127,6 @@ func newFlagSet(c *Config, r *rawFlags, out io.Writer) (*flag.FlagSet, map[strin
 	str(&r.registryAuth, "registry-auth", "auto", "registry auth mode: auto, v2 or v1")
 	str(&c.AdminToken, "admin-token", "", "admin token for fleet auto-join and network commands (env "+EnvAdminToken+")")
 	fs.StringVar(&r.networks, "networks", "", "fleet auto-join `list`: 1,3 or 1,3=TOKEN")
-	kinds["networks"] = kindList
 	str(&c.Webhook, "webhook", "", "webhook `URL` (http or https)")
 	str(&c.WebhookSecret, "webhook-secret", "", "webhook signing secret (env "+EnvWebhookSecret+")")
 	str(&c.Email, "email", "", "operator e-mail sent as registration owner")
@@ -170,7 +142,6 @@ func newFlagSet(c *Config, r *rawFlags, out io.Writer) (*flag.FlagSet, map[strin
 	boolean(&c.Nagle, "nagle", false, "Nagle's algorithm on every stream connection")
 	integer(&c.RecvBuffer, "recv-buffer", 4194304, "receive buffer of each stream connection, in bytes")
 	fs.Int64Var(&r.maxBufferMemory, "max-buffer-memory", 536870912, "cap on all stream buffers, in bytes")
-	kinds["max-buffer-memory"] = kindNumber
 	str(&c.CC, "cc", "cubic", "congestion control: cubic or newreno")
 	dur(&c.DialTimeout, "dial-timeout", 30*time.Second, "stream dial timeout")
 	dur(&c.RekeyInterval, "rekey-interval", 2*time.Hour, "maximum tunnel key age (at least 1m)")
@@ -185,7 +156,7 @@ func newFlagSet(c *Config, r *rawFlags, out io.Writer) (*flag.FlagSet, map[strin
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&r.config, "config", "", "JSON config `file` whose keys are flag names")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-	return fs, kinds
+	return fs
 }
 
 // Parse reads the command line, the environment and the -config file with
@@ -198,7 +169,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	}
 	c := &Config{}
 	r := &rawFlags{}
-	fs, kinds := newFlagSet(c, r, out)
+	fs := newFlagSet(c, r, out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -219,8 +190,16 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 		return ok && getenv(env) != ""
 	}
 	if r.config != "" {
-		if err := applyConfigFile(fs, kinds, r.config, skip); err != nil {
-			return nil, err
+		err := flagfile.Apply(fs, r.config, flagfile.Rules{
+			Lists:  []string{"networks"},
+			Refuse: []string{"config", "version"},
+			// -owner is an alias of -email: either one set above wins.
+			Skip: func(name string) bool {
+				return skip(name) || (name == "owner" && skip("email")) || (name == "email" && skip("owner"))
+			},
+		})
+		if err != nil {
+			return nil, usagef("%v", err)
 		}
 	}
 	for name, env := range envFlags {
@@ -365,97 +344,4 @@ func validFingerprint(s string) bool {
 	}
 	_, err := hex.DecodeString(h)
 	return err == nil
-}
-
-// applyConfigFile reads a flat JSON object and sets every key that was not
-// given with higher precedence (skip). Keys are flag names with - or _.
-func applyConfigFile(fs *flag.FlagSet, kinds map[string]valueKind, path string, skip func(string) bool) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return usagef("-config: %v", err)
-	}
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return usagef("-config %s: want one flat JSON object: %v", path, err)
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		name := strings.ReplaceAll(key, "_", "-")
-		kind, known := kinds[name]
-		if !known || name == "version" {
-			return usagef("-config %s: unknown key %q", path, key)
-		}
-		val, err := configValue(obj[key], kind)
-		if err != nil {
-			return usagef("-config %s: key %q: %v", path, key, err)
-		}
-		if skip(name) || (name == "owner" && skip("email")) || (name == "email" && skip("owner")) {
-			continue
-		}
-		if err := fs.Set(name, val); err != nil {
-			return usagef("-config %s: key %q: %v", path, key, err)
-		}
-	}
-	return nil
-}
-
-// configValue turns one JSON value into a flag string, enforcing its type:
-// strings for every flag, numbers for numeric flags, booleans for boolean
-// flags, arrays of strings or integers for lists.
-func configValue(raw json.RawMessage, kind valueKind) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return "", err
-	}
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case json.Number:
-		if kind == kindNumber || kind == kindList {
-			return x.String(), nil
-		}
-	case bool:
-		if kind == kindBool {
-			return strconv.FormatBool(x), nil
-		}
-	case []any:
-		if kind == kindList {
-			parts := make([]string, 0, len(x))
-			for _, e := range x {
-				switch y := e.(type) {
-				case string:
-					parts = append(parts, y)
-				case json.Number:
-					parts = append(parts, y.String())
-				default:
-					return "", errors.New("want an array of strings or integers")
-				}
-			}
-			return strings.Join(parts, ","), nil
-		}
-	}
-	return "", fmt.Errorf("wrong value type %s for this flag", jsonKind(v))
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	case []any:
-		return "array"
-	case nil:
-		return "null"
-	}
-	return "object"
 }

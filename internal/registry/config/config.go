@@ -19,7 +19,6 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pilot-go/pilot/internal/flagfile"
 	"github.com/pilot-go/pilot/internal/registry/ratelimit"
 )
 
@@ -97,7 +97,7 @@ var envVars = map[string]string{
 }
 
 // cmdlineOnly lists flags that are not valid -config keys.
-var cmdlineOnly = map[string]bool{"config": true, "version": true, "force": true}
+var cmdlineOnly = []string{"config", "version", "force"}
 
 // FlagSet builds the flag set bound to c, with the defaults of cli.md §1.1.
 func FlagSet(c *Config, out io.Writer) *flag.FlagSet {
@@ -210,101 +210,15 @@ func Load(args []string, getenv func(string) string) (*Config, []string, error) 
 // applyFile sets, from the -config file, every flag the command line did
 // not set. Environment values are applied afterwards and win.
 func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
-	data, err := os.ReadFile(path)
+	err := flagfile.Apply(fs, path, flagfile.Rules{
+		Lists:  []string{"tls-san"},
+		Refuse: cmdlineOnly,
+		Skip:   func(name string) bool { return set[name] },
+	})
 	if err != nil {
-		return usagef("config file %s: %v", path, err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return usagef("config file %s: not a JSON object: %v", path, err)
-	}
-	if obj == nil {
-		return usagef("config file %s: not a JSON object", path)
-	}
-	if dec.More() {
-		return usagef("config file %s: trailing data after the JSON object", path)
-	}
-	for key, val := range obj {
-		name := strings.ReplaceAll(key, "_", "-")
-		f := fs.Lookup(name)
-		if f == nil || cmdlineOnly[name] {
-			return usagef("config file %s: unknown key %q", path, key)
-		}
-		s, err := valueString(f, val)
-		if err != nil {
-			return usagef("config file %s: key %q: %v", path, key, err)
-		}
-		if set[name] {
-			continue
-		}
-		if err := fs.Set(name, s); err != nil {
-			return usagef("config file %s: key %q: invalid value %q: %v", path, key, s, err)
-		}
+		return &UsageError{Msg: err.Error()}
 	}
 	return nil
-}
-
-// valueString checks a JSON value against the flag's type and renders it
-// for flag.Value.Set.
-func valueString(f *flag.Flag, val any) (string, error) {
-	var kind any = ""
-	if g, ok := f.Value.(flag.Getter); ok {
-		kind = g.Get()
-	}
-	switch kind.(type) {
-	case bool:
-		if b, ok := val.(bool); ok {
-			return fmt.Sprint(b), nil
-		}
-		return "", fmt.Errorf("want a boolean, got %s", jsonKind(val))
-	case int:
-		if n, ok := val.(json.Number); ok {
-			if _, err := n.Int64(); err == nil {
-				return n.String(), nil
-			}
-		}
-		return "", fmt.Errorf("want an integer, got %s", jsonKind(val))
-	case time.Duration:
-		if s, ok := val.(string); ok {
-			return s, nil
-		}
-		return "", fmt.Errorf("want a duration string such as \"30s\", got %s", jsonKind(val))
-	default: // strings, and string lists given as arrays
-		switch v := val.(type) {
-		case string:
-			return v, nil
-		case []any:
-			parts := make([]string, len(v))
-			for i, e := range v {
-				s, ok := e.(string)
-				if !ok {
-					return "", fmt.Errorf("want an array of strings, element %d is %s", i, jsonKind(e))
-				}
-				parts[i] = s
-			}
-			return strings.Join(parts, ","), nil
-		}
-		return "", fmt.Errorf("want a string, got %s", jsonKind(val))
-	}
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	default:
-		return "an object"
-	}
 }
 
 // finish computes derived values and validates.

@@ -97,10 +97,10 @@ func TestConfigFileErrors(t *testing.T) {
 		`{"tls":"true"}`:                `key "tls": want a boolean`,
 		`{"idle-timeout":30}`:           `key "idle-timeout": want a duration string`,
 		`{"listen":null}`:               `key "listen": want a string, got null`,
-		`{"tls_san":[1]}`:               `key "tls_san": want an array of strings`,
+		`{"tls_san":[true]}`:            `key "tls_san": want an array of strings or integers`,
 		`{"config":"x"}`:                `unknown key "config"`,
 		`{"idle-timeout":"soon"}`:       `key "idle-timeout": invalid value`,
-		`[1]`:                           "not a JSON object",
+		`[1]`:                           "want one flat JSON object",
 		`{} {}`:                         "trailing data",
 	} {
 		_, _, err := Load([]string{"-config", writeFile(t, body)}, env(nil))
