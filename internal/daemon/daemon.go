@@ -75,6 +75,8 @@ type Daemon struct {
 	sender    *handshakeSender
 	pollKick  chan struct{}
 
+	metricsLn net.Listener // -metrics (metrics.go)
+
 	udp *net.UDPConn
 	tun *tunnel.Manager
 	dp  *dataplane.DataPlane
@@ -120,6 +122,9 @@ func New(cfg *Config, opts Options) (_ *Daemon, err error) {
 			d.closeAll()
 		}
 	}()
+	if err := d.listenMetrics(); err != nil {
+		return nil, err
+	}
 	d.webhook, err = webhook.New(webhook.Config{
 		StateDir: cfg.StateDir, URL: cfg.Webhook, Secret: cfg.WebhookSecret, Version: Version,
 		NodeID: func() uint32 { return uint32(client.NodeID()) }, Logger: log, Now: now,
@@ -222,6 +227,9 @@ func (d *Daemon) closeAll() {
 	if d.webhook != nil {
 		d.webhook.Close()
 	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
 	d.client.Close()
 }
 
@@ -292,6 +300,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run(&wg, ctx, "autojoin", d.autojoin.Run)
 	run(&wg, ctx, "trust-poll", d.pollLoop)
 	run(&wg, ctx, "registrar", d.registrar.Run)
+	run(&wg, ctx, "metrics", d.serveMetrics)
 	ipcDone := make(chan struct{})
 	if d.ipc != nil {
 		go func() {
