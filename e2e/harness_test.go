@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -364,11 +365,17 @@ func (d *daemon) run(args ...string) result {
 
 func runCtl(t testing.TB, sock string, args ...string) result {
 	t.Helper()
+	return runCtlEnv(t, nil, sock, args...)
+}
+
+// runCtlEnv is runCtl with extra environment variables (KEY=value).
+func runCtlEnv(t testing.TB, extraEnv []string, sock string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
 	defer cancel()
 	full := append([]string{"--json", "--socket", sock}, args...)
 	cmd := exec.CommandContext(ctx, bins.ctl, full...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -384,6 +391,9 @@ func runCtl(t testing.TB, sock string, args ...string) result {
 		Code    string         `json:"code"`
 		Message string         `json:"message"`
 	}
+	if r.exit == 0 && r.stdout == "" && slices.Contains(args, "--check") {
+		return r // daemon status --check prints nothing (cli.md §4.9)
+	}
 	if r.exit == 0 {
 		if strings.Count(strings.TrimRight(r.stdout, "\n"), "\n") != 0 {
 			t.Fatalf("%v: success must print exactly one line", r)
@@ -395,6 +405,9 @@ func runCtl(t testing.TB, sock string, args ...string) result {
 		return r
 	}
 	line := strings.TrimSpace(r.stderr)
+	if line == "" {
+		return r // a status without output (daemon status --check)
+	}
 	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
 		line = line[i+1:]
 	}

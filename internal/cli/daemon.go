@@ -250,7 +250,8 @@ func (a *app) runDaemonStart(cmd *cobra.Command, args []string) error {
 	cancel()
 	if err == nil {
 		pid, _ := a.readPID()
-		return errorf("already_exists", "a daemon is already running on %s (pid %d)", a.socket, pid)
+		return &Error{Code: "already_exists", Message: fmt.Sprintf("a daemon is already running on %s (pid %d)", a.socket, pid),
+			Hint: "pilotctl daemon stop, or --socket PATH for a second daemon"}
 	}
 	return a.background(cmd, bin, s.daemon, env)
 }
@@ -350,6 +351,18 @@ func (a *app) runDaemonStop(cmd *cobra.Command, _ []string) error {
 		Stopped bool `json:"stopped"`
 		PID     int  `json:"pid"`
 	}{PID: pid}
+	if !ok {
+		// No PID file: a daemon that answers was started some other way,
+		// and "not running" would be wrong.
+		probe, cancel := context.WithTimeout(cmd.Context(), time.Second)
+		_, err := a.info(probe)
+		cancel()
+		if err == nil {
+			return &Error{Code: codeFailedPrecondition,
+				Message: fmt.Sprintf("a daemon answers on %s, but %s has no PID of it: it was not started by `pilotctl daemon start`", a.socket, path),
+				Hint:    "stop it where it was started (SIGTERM to pilot-daemon)"}
+		}
+	}
 	if ok {
 		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return errorf("permission_denied", "signal pid %d: %v", pid, err)

@@ -144,3 +144,35 @@ func TestCLI_DaemonNotFound(t *testing.T) {
 	t.Setenv("PATH", h.dir)
 	h.runSocket(filepath.Join(h.dir, "x.sock"), "--json", "daemon", "start").failJSON(t, "not_found", 5)
 }
+
+// cli.md §4.9: `daemon start --foreground` runs pilot-daemon attached (its
+// output on pilotctl's streams, its exit status pilotctl's), without a PID
+// file.
+func TestCLI_4_9_DaemonStartForeground(t *testing.T) {
+	h := newHarness(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(h.dir, "bin")
+	os.Mkdir(bin, 0o700)
+	if err := os.Symlink(exe, filepath.Join(bin, "pilot-daemon")); err != nil {
+		t.Fatal(err)
+	}
+	argsFile := filepath.Join(h.dir, "args.json")
+	t.Setenv("PILOTCTL_FAKE_DAEMON", "1")
+	t.Setenv("PILOTCTL_FAKE_ARGS", argsFile)
+	t.Setenv("PILOTCTL_FAKE_FAIL", "1")
+	sock := filepath.Join(h.dir, "fg.sock")
+	r := h.runSocket(sock, "daemon", "start", "--foreground", "--registry=r:9000", "--beacon", "")
+	if r.code != 2 || r.err != "error: bad flag\n" {
+		t.Errorf("foreground: exit %d stderr %q", r.code, r.err)
+	}
+	b, _ := os.ReadFile(argsFile)
+	if want := `["-registry=r:9000","-beacon","","-socket=` + sock + `"]`; string(b) != want {
+		t.Errorf("daemon args %s, want %s", b, want)
+	}
+	if _, err := os.Stat(filepath.Join(h.home, ".pilot", "pilot.pid")); err == nil {
+		t.Error("--foreground wrote a PID file")
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,8 @@ func (v durationValue) String() string {
 func (v durationValue) Set(s string) error {
 	d, err := parseDuration(s)
 	if err != nil {
-		return err
+		// pflag prefixes the flag name; the message alone reads best.
+		return errors.New(err.(*Error).Message)
 	}
 	*v.d = d
 	return nil

@@ -97,6 +97,16 @@ func mapErr(err error, socket, what string) *Error {
 	if errors.As(err, &pe) {
 		return &Error{Code: codeName(ipcmsg.Code(pe.Code)), Message: pe.Message, Hint: pe.Hint}
 	}
+	var closed *pilot.ClosedError
+	if errors.As(err, &closed) {
+		// The daemon ended the stream (ipc.md §10.7): the peer reset it,
+		// stopped answering or revoked trust, or the daemon is stopping.
+		code := codeConnFailed
+		if closed.Reason == uint8(ipcmsg.ReasonShutdown) {
+			code = "unavailable"
+		}
+		return errorf(code, "%s: %s", what, strings.TrimPrefix(closed.Error(), "pilot: "))
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return errorf(codeTimeout, "%s: deadline exceeded", what)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,43 @@ type fakeDaemon struct {
 	mu    sync.Mutex
 	info  ipcmsg.NodeInfo
 	hosts map[string]addr.Addr
+	// originalReplies makes SetHostname, SetVisibility and SetTags answer
+	// like an original registry (ipctest's shapes: no node_id, "public"
+	// instead of "visibility", tags as sent) instead of registry.md §7.
+	originalReplies atomic.Bool
+	// dialErr, when set, fails every Dial with it (an unknown node…).
+	dialErr atomic.Pointer[ipc.Error]
+}
+
+// SetHostname answers set_hostname_ok as registry.md §7 (node_id, hostname).
+func (d *fakeDaemon) SetHostname(ctx context.Context, h string) (json.RawMessage, error) {
+	if d.originalReplies.Load() {
+		return d.Backend.SetHostname(ctx, h)
+	}
+	return jsonOf(obj{"type": "set_hostname_ok", "node_id": d.Node.Node, "hostname": h}), nil
+}
+
+// SetVisibility answers set_visibility_ok as registry.md §7 (node_id, visibility).
+func (d *fakeDaemon) SetVisibility(ctx context.Context, public bool) (json.RawMessage, error) {
+	if d.originalReplies.Load() {
+		return d.Backend.SetVisibility(ctx, public)
+	}
+	vis := "private"
+	if public {
+		vis = "public"
+	}
+	return jsonOf(obj{"type": "set_visibility_ok", "node_id": d.Node.Node, "visibility": vis}), nil
+}
+
+// SetTags answers set_tags_ok as registry.md §7 (node_id, tags always an array).
+func (d *fakeDaemon) SetTags(ctx context.Context, tags []string) (json.RawMessage, error) {
+	if d.originalReplies.Load() {
+		return d.Backend.SetTags(ctx, tags)
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return jsonOf(obj{"type": "set_tags_ok", "node_id": d.Node.Node, "tags": tags}), nil
 }
 
 func (d *fakeDaemon) Info(context.Context) (ipcmsg.NodeInfo, error) {
@@ -100,6 +138,12 @@ func (h *harness) daemon(node addr.NodeID) *testDaemon {
 	be := &fakeDaemon{Backend: &ipctest.Backend{Node: self}, reg: h.reg, hosts: map[string]addr.Addr{},
 		info: ipcmsg.NodeInfo{NodeID: node, Address: self, Hostname: "", UptimeSecs: 3605, Encrypt: true,
 			Identity: true, PublicKey: "JUO5L/EJVRFHatyDadtt3JM2ZaEZeN2hQE7hBmypVZ0=", Version: "1.5.0"}}
+	be.OnDial = func(context.Context, ipc.DialRequest) error {
+		if e := be.dialErr.Load(); e != nil {
+			return e
+		}
+		return nil
+	}
 	path := filepath.Join(h.dir, itoa(uint64(node))+".sock")
 	srv, err := ipc.New(ipc.Config{SocketPath: path, Backend: be, Version: "1.5.0"})
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	usage := ""
 	if cmd != nil {
 		usage = cmd.UseLine()
+		if e.Usage && e.Hint == "" {
+			e.Hint = usageHint(cmd)
+		}
 	}
 	writeError(env.Stderr, e, a.jsonMode, usage)
 	return ExitCode(e.Code)
@@ -152,7 +156,9 @@ Exit status: 0 ok, 1 other failure, 2 invalid argument, 3 daemon not running,
 	root.SetVersionTemplate("pilotctl {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%s", err.Error()) })
 	pf := root.PersistentFlags()
-	pf.BoolVar(&a.jsonMode, "json", a.jsonMode, "machine output: one JSON line {\"status\":\"ok\",\"data\":…}")
+	scanned := a.jsonMode // --json seen by scanJSON; help shows the real default
+	pf.BoolVar(&a.jsonMode, "json", false, "machine output: one JSON line {\"status\":\"ok\",\"data\":…}")
+	a.jsonMode = scanned
 	pf.StringVar(&a.socketFlag, "socket", "", "daemon IPC socket (env PILOT_SOCKET, default /tmp/pilot.sock)")
 	pf.Var(durationValue{&a.timeout}, "timeout", "overall deadline, e.g. 10s, 5m, 1d (default per command, 30s unless stated)")
 	pf.StringVar(&a.tokenFlag, "admin-token", "", "admin token for network and key commands that need one (env PILOT_ADMIN_TOKEN)")
@@ -165,6 +171,8 @@ Exit status: 0 ok, 1 other failure, 2 invalid argument, 3 daemon not running,
 	for _, g := range groups {
 		root.AddCommand(g...)
 	}
+	a.installHelp(root)
+	friendlyArgs(root)
 	return root
 }
 
@@ -284,19 +292,29 @@ func (a *app) completionCommand() *cobra.Command {
 		// No daemon, socket or config needed.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		Args:              cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root, out := cmd.Root(), a.env.Stdout
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
+		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			var script bytes.Buffer
+			if err := genCompletion(cmd.Root(), args[0], &script); err != nil {
+				return errorf(codeInternal, "completion %s: %v", args[0], err)
 			}
-			return root.GenPowerShellCompletionWithDesc(out)
-		},
+			// With --json the script is the data's "script" (cli.md §5 item 10).
+			return a.emit(map[string]string{"shell": args[0], "script": script.String()}, func(w io.Writer) {
+				w.Write(script.Bytes())
+			})
+		}),
 	}
+}
+
+func genCompletion(root *cobra.Command, shell string, out io.Writer) error {
+	switch shell {
+	case "bash":
+		return root.GenBashCompletionV2(out, true)
+	case "zsh":
+		return root.GenZshCompletion(out)
+	case "fish":
+		return root.GenFishCompletion(out, true)
+	}
+	return root.GenPowerShellCompletionWithDesc(out)
 }
 
 // nodeFlag adds --node to cmd.

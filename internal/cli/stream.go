@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +11,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -43,12 +47,27 @@ func (a *app) dialTarget(ctx context.Context, t target, port addr.Port) (*pilot.
 	conn, err := cl.Dial(ctx, pilot.Network, sa.String())
 	if err != nil {
 		cl.Close()
-		return nil, nil, mapErr(err, a.socket, "dial "+sa.String())
+		return nil, nil, dialErr(mapErr(err, a.socket, "dial "+sa.String()), sa)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	return cl, conn, nil
+}
+
+// dialErr names the destination in a refused or unreachable dial (the
+// daemon's text is only "connection refused") and says what to check.
+func dialErr(e *Error, sa addr.SocketAddr) *Error {
+	if e.Code != codeConnFailed || strings.Contains(e.Message, sa.Addr.String()) {
+		return e
+	}
+	out := *e
+	out.Message = fmt.Sprintf("dial %s: %s", sa, e.Message)
+	if out.Hint == "" {
+		out.Hint = fmt.Sprintf("check that node %d serves port %d and accepts this node (a private node needs trust first: pilotctl handshake %d)",
+			sa.Addr.Node, sa.Port, sa.Addr.Node)
+	}
+	return &out
 }
 
 // round rounds v to d decimals (JSON floats of ping and bench).
@@ -62,6 +81,7 @@ type pingResult struct {
 	RTTMs float64 `json:"rtt_ms"`
 	OK    bool    `json:"ok"`
 	Error string  `json:"-"` // text mode only: data keys are those of cli.md §4.5
+	Code  string  `json:"-"` // the failure's code (cli.md §4.3)
 }
 
 type pingData struct {
@@ -133,7 +153,10 @@ func (a *app) pingCmd() *cobra.Command {
 				d.AvgMs = round(sum/float64(d.Received), 3)
 			}
 			if d.Received == 0 {
-				return errorf(codeConnFailed, "no echo from %s: %d sent, 0 received (%s)", t.label(), d.Sent, d.Results[0].Error)
+				// The first probe's code: not_found for an unknown node,
+				// timeout, connection_failed for a refused stream…
+				return errorf(firstNonEmpty(d.Results[0].Code, codeConnFailed), "no echo from %s: %d sent, 0 received (%s)",
+					t.label(), d.Sent, d.Results[0].Error)
 			}
 			return a.emit(d, func(w io.Writer) {
 				fmt.Fprintf(w, "%d sent, %d received, min/avg/max %.1f/%.1f/%.1f ms\n", d.Sent, d.Received, d.MinMs, d.AvgMs, d.MaxMs)
@@ -151,7 +174,8 @@ func (a *app) probe(ctx context.Context, cl *pilot.Client, t target, i int) ping
 	r := pingResult{Seq: i}
 	start := time.Now()
 	fail := func(err error) pingResult {
-		r.Error = mapErr(err, a.socket, "ping").Message
+		e := mapErr(err, a.socket, "ping")
+		r.Error, r.Code = e.Message, e.Code
 		return r
 	}
 	sa := addr.SocketAddr{Addr: t.Addr, Port: portEcho}
@@ -172,7 +196,7 @@ func (a *app) probe(ctx context.Context, cl *pilot.Client, t target, i int) ping
 		return fail(err)
 	}
 	if string(buf) != string(msg) {
-		r.Error = fmt.Sprintf("echo mismatch: sent %q, got %q", msg, buf)
+		r.Error, r.Code = fmt.Sprintf("echo mismatch: sent %q, got %q", msg, buf), codeInternal
 		return r
 	}
 	r.RTTMs = round(float64(time.Since(start).Microseconds())/1000, 3)
@@ -285,6 +309,17 @@ type exchangeData struct {
 	Port     uint16 `json:"port"`
 	Sent     int    `json:"sent"`
 	Response string `json:"response"`
+	Encoding string `json:"encoding,omitempty"` // "base64" when the reply is not UTF-8
+}
+
+// textOrBase64 returns b as a JSON-safe string: the text itself when it is
+// valid UTF-8, else base64 with encoding "base64" (as subscribe does,
+// cli.md §4.6), so binary replies are not silently mangled.
+func textOrBase64(b []byte) (s, encoding string) {
+	if utf8.Valid(b) {
+		return string(b), ""
+	}
+	return base64.StdEncoding.EncodeToString(b), "base64"
 }
 
 // exchange writes msg on a new stream to t:port, reads one reply (at most
@@ -310,8 +345,9 @@ func (a *app) exchange(cmd *cobra.Command, who string, port addr.Port, msg strin
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	d := exchangeData{Target: t.Addr.String(), Port: uint16(port), Sent: len(msg), Response: string(buf[:n])}
-	return a.emit(d, func(w io.Writer) { fmt.Fprintln(w, d.Response) })
+	d := exchangeData{Target: t.Addr.String(), Port: uint16(port), Sent: len(msg)}
+	d.Response, d.Encoding = textOrBase64(buf[:n])
+	return a.emit(d, func(w io.Writer) { fmt.Fprintf(w, "%s\n", buf[:n]) })
 }
 
 func parsePort(s string) (addr.Port, error) {
@@ -396,9 +432,17 @@ func (a *app) sendCmd() *cobra.Command {
 }
 
 type recvMessage struct {
-	From string `json:"from"`
-	Data string `json:"data"`
-	Size int    `json:"size"`
+	From     string `json:"from"`
+	Data     string `json:"data"`
+	Size     int    `json:"size"`
+	Encoding string `json:"encoding,omitempty"` // "base64" when data is not UTF-8
+	raw      []byte // text mode prints the bytes as received
+}
+
+func newRecvMessage(from string, b []byte) recvMessage {
+	m := recvMessage{From: from, Size: len(b), raw: b}
+	m.Data, m.Encoding = textOrBase64(b)
+	return m
 }
 
 func (a *app) recvCmd() *cobra.Command {
@@ -446,7 +490,7 @@ func (a *app) recvCmd() *cobra.Command {
 				}
 				d.Messages = append(d.Messages, m)
 				if !a.jsonMode {
-					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.Data)
+					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.raw)
 				}
 			}
 			return a.emit(d, nil)
@@ -467,7 +511,7 @@ func readOne(ctx context.Context, conn net.Conn) (recvMessage, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return recvMessage{}, err
 	}
-	return recvMessage{From: conn.RemoteAddr().String(), Data: string(buf[:n]), Size: n}, nil
+	return newRecvMessage(conn.RemoteAddr().String(), buf[:n]), nil
 }
 
 func (a *app) disconnectCmd() *cobra.Command {
@@ -536,10 +580,10 @@ func (a *app) listenCmd() *cobra.Command {
 					}
 					return err
 				}
-				m := recvMessage{From: from.String(), Data: string(buf[:n]), Size: n}
+				m := newRecvMessage(from.String(), bytes.Clone(buf[:n]))
 				d.Messages = append(d.Messages, m)
 				if !a.jsonMode {
-					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.Data)
+					fmt.Fprintf(a.env.Stdout, "from %s (%d bytes): %s\n", m.From, m.Size, m.raw)
 				}
 			}
 			return a.emit(d, nil)

@@ -157,7 +157,11 @@ func (a *app) hostnameCmd(set bool) *cobra.Command {
 				}
 			}
 			return a.control(cmd, func(ctx context.Context, c *ipcClient) (json.RawMessage, error) {
-				return c.callJSON(ctx, ipcmsg.SetHostname{Hostname: name}, ipcmsg.CmdSetHostnameOK)
+				body, err := c.callJSON(ctx, ipcmsg.SetHostname{Hostname: name}, ipcmsg.CmdSetHostnameOK)
+				if err != nil {
+					return nil, err
+				}
+				return withDefaults(body, map[string]any{"hostname": name})
 			}, true, func(w io.Writer, body json.RawMessage) error {
 				var r nodeReply
 				if err := decodeData(body, &r); err != nil {
@@ -183,7 +187,15 @@ func (a *app) visibilityCmd(public bool) *cobra.Command {
 		Use: use, Short: short, Example: "  pilotctl " + use, Args: cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			return a.control(cmd, func(ctx context.Context, c *ipcClient) (json.RawMessage, error) {
-				return c.callJSON(ctx, ipcmsg.SetVisibility{Public: public}, ipcmsg.CmdSetVisibilityOK)
+				body, err := c.callJSON(ctx, ipcmsg.SetVisibility{Public: public}, ipcmsg.CmdSetVisibilityOK)
+				if err != nil {
+					return nil, err
+				}
+				vis := "private"
+				if public {
+					vis = "public"
+				}
+				return withDefaults(body, map[string]any{"visibility": vis})
 			}, true, func(w io.Writer, body json.RawMessage) error {
 				var r nodeReply
 				if err := decodeData(body, &r); err != nil {
@@ -204,20 +216,23 @@ func (a *app) visibilityCmd(public bool) *cobra.Command {
 }
 
 func (a *app) tagsCmd(set bool) *cobra.Command {
-	use, short, ex, nargs := "set-tags <tag>…", "Set this node's tags (at most 10)", "  pilotctl set-tags gpu eu-west", cobra.RangeArgs(1, ipcmsg.MaxTags)
+	use, short, ex, nargs := "set-tags <tag>…", "Set this node's tags (at most 10)", "  pilotctl set-tags gpu eu-west", cobra.MinimumNArgs(1)
 	if !set {
 		use, short, ex, nargs = "clear-tags", "Remove this node's tags", "  pilotctl clear-tags", cobra.NoArgs
 	}
 	return &cobra.Command{
 		Use: use, Short: short, Example: ex, Args: nargs,
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+			if len(args) > ipcmsg.MaxTags {
+				return usageErr("at most %d tags; got %d", ipcmsg.MaxTags, len(args))
+			}
 			tags := append([]string{}, args...)
 			return a.control(cmd, func(ctx context.Context, c *ipcClient) (json.RawMessage, error) {
 				body, err := c.callJSON(ctx, ipcmsg.SetTags{Tags: tags}, ipcmsg.CmdSetTagsOK)
 				if err != nil {
 					return nil, err
 				}
-				return ensureTags(body)
+				return withDefaults(body, map[string]any{"tags": []string{}})
 			}, true, func(w io.Writer, body json.RawMessage) error {
 				var r nodeReply
 				if err := decodeData(body, &r); err != nil {
@@ -234,24 +249,33 @@ func (a *app) tagsCmd(set bool) *cobra.Command {
 	}
 }
 
-// ensureTags makes "tags" an array ([] when absent or null), cli.md §4.7.
-func ensureTags(body json.RawMessage) (json.RawMessage, error) {
-	var probe struct {
-		Tags json.RawMessage `json:"tags"`
-	}
-	if err := decodeData(body, &probe); err != nil {
-		return nil, err
-	}
-	if len(probe.Tags) > 0 && string(probe.Tags) != "null" {
-		return body, nil
-	}
+// withDefaults adds the keys of defaults that body lacks (or has as
+// null), so that data always carries the keys of cli.md §4.7 even when the
+// registry's reply omits them (an original registry answers set_visibility
+// with "public" only).
+func withDefaults(body json.RawMessage, defaults map[string]any) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := decodeData(body, &m); err != nil {
 		return nil, err
 	}
-	m["tags"] = json.RawMessage("[]")
-	b, err := encodeJSON(m)
-	return b, err
+	if m == nil {
+		return nil, errorf(codeInternal, "unexpected daemon reply: not a JSON object")
+	}
+	changed := false
+	for k, v := range defaults {
+		if raw, ok := m[k]; ok && string(raw) != "null" {
+			continue
+		}
+		b, err := encodeJSON(v)
+		if err != nil {
+			return nil, errorf(codeInternal, "encode %s: %v", k, err)
+		}
+		m[k], changed = b, true
+	}
+	if !changed {
+		return body, nil
+	}
+	return encodeJSON(m)
 }
 
 func (a *app) findCmd() *cobra.Command {

@@ -60,7 +60,7 @@ func (a *app) webhookSet(use, example string) *cobra.Command {
 			if err := decodeData(body, &r); err != nil {
 				return err
 			}
-			if err := a.saveWebhook(args[0], secret); err != nil {
+			if err := a.saveWebhook(args[0], secret, r.Signed); err != nil {
 				return err
 			}
 			return a.print(body, func(w io.Writer, _ json.RawMessage) error {
@@ -85,7 +85,7 @@ func (a *app) webhookClear(use, example string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.saveWebhook("", ""); err != nil {
+			if err := a.saveWebhook("", "", false); err != nil {
 				return err
 			}
 			return a.print(body, func(w io.Writer, _ json.RawMessage) error {
@@ -98,12 +98,18 @@ func (a *app) webhookClear(use, example string) *cobra.Command {
 
 // saveWebhook mirrors the webhook into ~/.pilot/config.json when that file
 // exists, so `daemon start` agrees with the running daemon (cli.md §4.9).
-func (a *app) saveWebhook(url, secret string) error {
+// Without --secret the daemon keeps its current secret: the file keeps its
+// webhook_secret while the reply says the webhook is still signed, and
+// drops it when the reply says unsigned.
+func (a *app) saveWebhook(url, secret string, signed bool) error {
 	kv := map[string]any{"webhook": nil, "webhook_secret": nil}
 	if url != "" {
 		kv["webhook"] = url
-		if secret != "" {
+		switch {
+		case secret != "":
 			kv["webhook_secret"] = secret
+		case signed:
+			delete(kv, "webhook_secret")
 		}
 	}
 	if err := a.cfg.update(kv); err != nil {
