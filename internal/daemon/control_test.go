@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/identity"
@@ -511,5 +512,39 @@ func TestIPC_RegistryUnreachable(t *testing.T) {
 	}
 	if e, ok := c.op(`{"op":"network.list"}`).(ipcmsg.Error); !ok || e.Code != ipcmsg.CodeUnavailable {
 		t.Errorf("network.list: %#v", e)
+	}
+}
+
+// cli.md §4.10: audit without <net> needs an admin token; without one
+// anywhere the op fails with auth_required and a hint, before any
+// registry request.
+func TestIPC_AuditWithoutNetworkNeedsToken(t *testing.T) {
+	reg := startRegistry(t)
+	a := startNode(t, reg, "")
+	ca := dialIPC(t, a.sock)
+	e, ok := ca.op(`{"op":"network.audit"}`).(ipcmsg.Error)
+	if !ok || e.Code != ipcmsg.CodeAuthRequired || !strings.Contains(e.Text, "hint: ") {
+		t.Fatalf("audit without network and token: %#v, want auth_required with a hint", e)
+	}
+	if n := len(a.rec.requests(t, regmsg.TypeGetAuditLog)); n != 0 {
+		t.Fatalf("%d get_audit_log requests sent without a token", n)
+	}
+	data := ca.opBody(`{"op":"network.audit","admin_token":"` + testAdminToken + `"}`)
+	if _, ok := data["entries"]; !ok {
+		t.Fatalf("audit with a token: %v", data)
+	}
+}
+
+// cli.md §4.5 and §4.8: health shows key_expires_at as soon as key
+// expiry is set, not only once the heartbeat's warning window begins.
+func TestIPC_KeyExpiryShownInHealthAtOnce(t *testing.T) {
+	reg := startRegistry(t)
+	a := startNode(t, reg, "", "-heartbeat", "1h")
+	ca := dialIPC(t, a.sock)
+	exp := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	ca.opBody(`{"op":"key.set_expiry","expires_at":"` + exp + `"}`)
+	h := object(t, ca.body(ipcmsg.Health{}))
+	if h["key_expires_at"] != exp {
+		t.Fatalf("health key_expires_at %v, want %s", h["key_expires_at"], exp)
 	}
 }

@@ -55,7 +55,17 @@ func (c control) RegistryOp(ctx context.Context, m ipcmsg.RegistryOp) (json.RawM
 		if err != nil {
 			return nil, err
 		}
-		return c.plain(ctx, &regmsg.SetKeyExpiry{NodeID: self, ExpiresAt: exp})
+		out, err := c.plain(ctx, &regmsg.SetKeyExpiry{NodeID: self, ExpiresAt: exp})
+		if err == nil {
+			// Health shows key_expires_at as soon as it is set (cli.md
+			// §4.5), not only from the next heartbeat's warning window.
+			var rep regmsg.SetKeyExpiryOK
+			if json.Unmarshal(out, &rep) == nil {
+				c.d.registrar.setKeyExpiry(rep.ExpiresAt)
+				c.d.registrar.resetKeyWarning()
+			}
+		}
+		return out, err
 	case ipcmsg.OpKeyRotate:
 		return c.keyRotate(ctx, m)
 	case ipcmsg.OpKeyReclaim:
@@ -343,6 +353,11 @@ func (c control) audit(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeI
 	limit, hasLimit, err := m.Uint("limit", MaxListItems)
 	if err != nil {
 		return nil, err
+	}
+	if !hasNet && tok == "" {
+		// cli.md §4.10: audit without <net> needs an admin token.
+		return nil, ipc.Errorf(ipcmsg.CodeAuthRequired,
+			"the registry-wide audit log needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN, or name a network: pilotctl network audit <net>")
 	}
 	build := func(p regmsg.Page) regmsg.Request {
 		r := &regmsg.GetAuditLog{NodeID: self, Action: action, Page: p}

@@ -218,6 +218,9 @@ func (r *nodeRegistry) RequestHandshake(_ context.Context, to addr.NodeID, j str
 	r.w.record("%d request_handshake %d", r.self, to)
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()
+	if r.w.ids[to] == nil {
+		return nil, &regmsg.Error{Code: regmsg.CodeNotFound, Message: fmt.Sprintf("node %d is not registered", to)}
+	}
 	r.w.approvals[[2]addr.NodeID{r.self, to}] = true
 	in := r.w.inboxLocked(to)
 	in.Requests = append(in.Requests, regmsg.HandshakeRequest{FromNodeID: r.self, Justification: j, Timestamp: r.w.now.Unix()})

@@ -52,7 +52,7 @@ func (m *Manager) Request(ctx context.Context, peer addr.NodeID, justification s
 	if err := m.sendRaw(ctx, peer, msg); err != nil {
 		m.log.Info("direct handshake request failed; using the registry relay", "peer", peer, "err", err)
 		if _, rerr := m.reg.RequestHandshake(ctx, peer, justification); rerr != nil {
-			return reply, opErrorf(CodeOf(rerr), rerr, "handshake request: %v", rerr)
+			return reply, opErrorf(CodeOf(rerr), rerr, "handshake request: %s", messageOf(rerr))
 		}
 	}
 	return reply, nil

@@ -392,3 +392,16 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("pending %d, want 0", n)
 	}
 }
+
+// ipc.md §4: a relayed request the registry refuses fails with the
+// registry's code and its message alone (the code is not repeated in the
+// text).
+func TestRequestRefusedByRegistryKeepsMessage(t *testing.T) {
+	w := newWorld(t)
+	a := w.add(1, true, nil)
+	w.unreachable[99] = true
+	_, err := a.m.Request(ctx, 99, "")
+	if err == nil || CodeOf(err) != regmsg.CodeNotFound || err.Error() != "handshake request: node 99 is not registered" {
+		t.Fatalf("request to an unknown node: code %v, err %v", CodeOf(err), err)
+	}
+}

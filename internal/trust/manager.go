@@ -259,6 +259,16 @@ func CodeOf(err error) regmsg.Code {
 	return regmsg.CodeInternal
 }
 
+// messageOf is the human text of err: a registry refusal's message
+// without its code (ipc.md §4: the code travels separately).
+func messageOf(err error) string {
+	var re *regmsg.Error
+	if errors.As(err, &re) {
+		return re.Message
+	}
+	return err.Error()
+}
+
 func opErrorf(code regmsg.Code, cause error, format string, a ...any) error {
 	return &opError{code: code, msg: fmt.Sprintf(format, a...), err: cause}
 }
