@@ -74,6 +74,7 @@ type Handler struct {
 	adminSum [32]byte // SHA-256 of the global admin token
 	nonces   *nonceCache
 	seen     *seenOverlay
+	sigs     sigBatcher // shares Ed25519 verifications between requests
 
 	denyLog *rate.Limiter // WARN lines for refused requests (§9.1), rate-limited
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -219,6 +220,9 @@ func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
 	s := c.s
 	br := bufio.NewReaderSize(rw, 4096)
 	var body, out []byte
+	// One Request per connection, refilled for every frame: it is only
+	// valid until Handle returns (see Request).
+	req := &Request{Remote: c.remote, RemoteIP: c.ip, TLS: isTLS, ConnID: c.id}
 	for seq := uint64(1); ; seq++ {
 		if !c.waitStart(s.cfg.IdleTimeout) {
 			return
@@ -230,7 +234,11 @@ func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
 		}
 		_ = br.UnreadByte()
 		// The first byte is here: the whole frame must follow in time.
-		_ = c.rw.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+		// A frame that arrived whole (the usual case) needs no deadline:
+		// reading it cannot block.
+		if !frameBuffered(br) {
+			_ = c.rw.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+		}
 		body, err = regmsg.ReadFrame(br, body[:0])
 		if errors.Is(err, regmsg.ErrFrameTooLarge) {
 			s.metrics.ObserveRequest("", 0)
@@ -242,7 +250,7 @@ func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
 		if err != nil {
 			return
 		}
-		req := &Request{Body: body, Remote: c.remote, RemoteIP: c.ip, TLS: isTLS,
+		*req = Request{Body: body, Remote: c.remote, RemoteIP: c.ip, TLS: isTLS,
 			ConnID: c.id, Seq: seq, Received: time.Now()}
 		reply := c.dispatch(ctx, req)
 		out = appendFrame(out[:0], reply)
@@ -261,11 +269,25 @@ func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
 	}
 }
 
+// frameBuffered reports whether br holds a whole frame of at most
+// MaxFrame bytes. It never reads from the connection.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < regmsg.FrameHeaderLen {
+		return false // Peek would read
+	}
+	hdr, err := br.Peek(regmsg.FrameHeaderLen)
+	if err != nil {
+		return false
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	return n <= MaxFrame && br.Buffered() >= regmsg.FrameHeaderLen+int(n)
+}
+
 // dispatch calls the Dispatcher, recovering a panic, enforcing the reply
 // cap and recording the request metrics.
 func (c *conn) dispatch(ctx context.Context, req *Request) []byte {
 	s := c.s
-	start := time.Now()
+	start := req.Received
 	resp := func() (resp Response) {
 		defer func() {
 			if r := recover(); r != nil {

@@ -19,6 +19,8 @@ import (
 )
 
 // Request is one registry-protocol request frame handed to a Dispatcher.
+// The server reuses it for the connection's next frame: like Body, it is
+// only valid until Handle returns.
 type Request struct {
 	// Body is the frame body, 0..MaxFrame bytes, not validated in any way
 	// (an empty or non-JSON body is the Dispatcher's to refuse). It is only
