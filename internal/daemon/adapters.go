@@ -35,6 +35,16 @@ func (a tunnelTransport) Send(peer addr.NodeID, p *packet.Packet) error {
 	return err
 }
 
+// SendBatch sends a connection's packets of one engine pass together
+// (dataplane.BatchTransport).
+func (a tunnelTransport) SendBatch(peer addr.NodeID, ps []packet.Packet) error {
+	err := a.t.SendBatch(peer, ps)
+	if errors.Is(err, tunnel.ErrTooManyPending) {
+		return fmt.Errorf("%w: %w", dataplane.ErrTooManyPending, err)
+	}
+	return err
+}
+
 func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why dataplane.LossReason) {
 	r := tunnel.LossRTO
 	if why == dataplane.LossSYN {

@@ -181,11 +181,10 @@ func (c *conn) pumpLocked(now time.Time) notify {
 	}
 	c.out = c.eng.Output(now, c.out[:0])
 	for i := range c.out {
-		p := &c.out[i]
-		c.packetFor(p)
-		if err := c.dp.send(c.key.peer, p); err != nil && c.sendErr == nil {
-			c.sendErr = err
-		}
+		c.packetFor(&c.out[i])
+	}
+	if err := c.dp.sendAll(c.key.peer, c.out); err != nil && c.sendErr == nil {
+		c.sendErr = err
 	}
 	ev := c.eng.Events()
 	st := c.eng.State()

@@ -39,6 +39,16 @@ type Transport interface {
 	SuspectPeerLoss(peer addr.NodeID, why LossReason)
 }
 
+// BatchTransport is optionally implemented by a Transport that can hand
+// several packets for one peer to the network at once (the tunnel seals
+// them under one lock and writes runs of them in one system call). A
+// connection's engine pass sends its packets through it. SendBatch is
+// Send for each packet in order: every packet is attempted and the first
+// error is returned. It must not retain ps or their payloads.
+type BatchTransport interface {
+	SendBatch(peer addr.NodeID, ps []packet.Packet) error
+}
+
 // Resolver is optionally implemented by a Transport: Dial and SendDatagram
 // resolve the peer first (wire.md §7.1); the error text is
 // "resolve node N: …".
@@ -288,6 +298,21 @@ func (dp *DataPlane) send(peer addr.NodeID, p *packet.Packet) error {
 		return nil
 	}
 	return dp.cfg.Transport.Send(peer, p)
+}
+
+// sendAll transmits ps to peer in order, as one batch when the transport
+// supports it; it returns the first error.
+func (dp *DataPlane) sendAll(peer addr.NodeID, ps []packet.Packet) error {
+	if bt, ok := dp.cfg.Transport.(BatchTransport); ok && len(ps) > 1 && peer != dp.self() {
+		return bt.SendBatch(peer, ps)
+	}
+	var first error
+	for i := range ps {
+		if err := dp.send(peer, &ps[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // admit runs admission for a SYN or datagram, parking it while the verdict

@@ -59,6 +59,9 @@ func (r *benchRegistry) Resolve(_ context.Context, id addr.NodeID) (tunnel.Resol
 type tunnelTransport struct{ t *tunnel.Manager }
 
 func (a tunnelTransport) Send(peer addr.NodeID, p *packet.Packet) error { return a.t.Send(peer, p) }
+func (a tunnelTransport) SendBatch(peer addr.NodeID, ps []packet.Packet) error {
+	return a.t.SendBatch(peer, ps)
+}
 func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why LossReason) {
 	r := tunnel.LossRTO
 	if why == LossSYN {
@@ -201,6 +204,8 @@ func BenchmarkLoopbackEcho8M(b *testing.B) {
 	pk := tun.Counters()
 	b.ReportMetric(float64(pk.PktsSent-pk0.PktsSent)/float64(b.N), "udp-sent/op")
 	b.ReportMetric(float64(pk.PktsRecv-pk0.PktsRecv)/float64(b.N), "udp-recv/op")
+	b.ReportMetric(float64(pk.SegmentedWrites-pk0.SegmentedWrites)/float64(b.N), "gso-writes/op")
+	b.ReportMetric(float64(pk.CoalescedReads-pk0.CoalescedReads)/float64(b.N), "gro-reads/op")
 }
 
 // cpuTime is the user plus system CPU time of the process so far.

@@ -146,6 +146,10 @@ type Config struct {
 	// SocketBuffer is the UDP buffer size requested from sockets that
 	// support SetReadBuffer/SetWriteBuffer (default 4 MiB, §13).
 	SocketBuffer int
+	// NoOffload disables UDP segmentation offload (GSO) and receive
+	// coalescing (GRO) on a *net.UDPConn: one system call per datagram
+	// (tests of the fallback; diagnostics). Other sockets never use them.
+	NoOffload bool
 }
 
 // Limits of wire.md §6.

@@ -68,8 +68,26 @@
 //     expiry, rekey triggers, queue ageing, direct retry, idle removal.
 //   - nat.Client.Run: signed discovers every 25 s ± 10 % and PILP bursts.
 //
-// Senders (Send, from any goroutine) seal under peer.mu and write to the
-// socket directly.
+// Senders (Send, SendBatch, from any goroutine) seal under peer.mu and
+// write to the socket directly.
+//
+// # Batched I/O (batch.go, offload_linux.go)
+//
+// On a *net.UDPConn under Linux (unless Config.NoOffload), SendBatch seals
+// a connection's packets back to back and hands each run of equal-size
+// frames (the last may be shorter) to the kernel in one sendmsg with
+// UDP_SEGMENT; the reader enables UDP_GRO and splits a coalesced read at
+// the segment size, each datagram then taking the normal path (§6.6 steps
+// 1–9, replay window and AEAD included). While the reader processes a
+// coalesced read, a peer that sent in it gets a reply queue (peer.txq):
+// frames sealed for it wait there and leave in segmented writes when the
+// read is done (acknowledgements of a burst go out as one write; a held
+// run is written as soon as it reaches 10 frames, §9.10). A lone datagram
+// never waits. A segmented write refused with EIO, EINVAL,
+// EMSGSIZE, ENOPROTOOPT or EOPNOTSUPP turns GSO off for good and the run is
+// written frame by frame; other write errors are returned and counted per
+// datagram, as Send would have. The relay path and other sockets write
+// one datagram per call. The bytes on the wire are the same either way.
 //
 // # State and locks
 //
@@ -78,7 +96,9 @@
 // never two peer locks at once; keyCache.mu and nat.Client's lock are leaves
 // (the key cache is never called with a peer lock held, because a lookup
 // can wait on the registry). Methods that need peer.mu held end in Locked.
-// The reader owns the receive rate-limit maps and the plaintext buffer.
+// The reader owns the receive rate-limit maps, the plaintext buffer and
+// the list of peers whose replies it holds (flushed under each peer.mu
+// before the next read).
 // Counters, our node ID and the identity are atomics. A peer removed from
 // the table (Teardown, idle) is marked dead under its lock, so a goroutine
 // that still holds the pointer re-fetches the entry (lockPeer).

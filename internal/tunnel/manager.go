@@ -47,6 +47,13 @@ type Manager struct {
 
 	pending atomic.Int64 // peers with a non-empty queue (changed under their peer.mu)
 
+	// offload (batch.go): msg is Conn when it is a *net.UDPConn, nil
+	// otherwise; gro is set once in New; gsoOn is cleared for good when a
+	// segmented write fails.
+	msg   msgConn
+	gro   bool
+	gsoOn atomic.Bool
+
 	// guarded by mu (lock order: Manager.mu before peer.mu)
 	mu    sync.Mutex
 	peers map[addr.NodeID]*peer
@@ -55,7 +62,9 @@ type Manager struct {
 	srcLimits  map[netip.Addr]*rate.Limiter
 	nodeLimits map[addr.NodeID]*rate.Limiter
 	plain      []byte        // decrypted packet scratch
+	deferred   []*peer       // peers whose frames the reader holds (batch.go)
 	rx         packet.Packet // decoded inbound packet handed to Deliver
+	holding    bool          // replies to the (coalesced) read being processed are held
 }
 
 // New validates cfg and returns a Manager; Run starts it.
@@ -105,6 +114,7 @@ func New(cfg Config) (*Manager, error) {
 			cfg.Logger.Warn("set UDP write buffer", "err", err)
 		}
 	}
+	m.initOffload()
 	if cfg.Plaintext {
 		cfg.Logger.Warn("tunnel encryption disabled (-encrypt=false): diagnostics only")
 	}
@@ -177,9 +187,10 @@ func (m *Manager) NAT() *nat.Client { return m.nat }
 // readLoop is the socket's only reader. It never blocks on anything but
 // the socket: key exchange goes to the worker pool.
 func (m *Manager) readLoop() error {
-	buf := make([]byte, 1<<16)
+	buf := make([]byte, 1<<16) // a coalesced read is one IP packet at most
+	oob := make([]byte, groOOBSize)
 	for {
-		n, src, err := m.conn.ReadFromUDPAddrPort(buf)
+		n, seg, src, err := m.read(buf, oob)
 		if err != nil {
 			select {
 			case <-m.stop:
@@ -195,9 +206,20 @@ func (m *Manager) readLoop() error {
 			m.cfg.Logger.Debug("tunnel read", "err", err)
 			continue
 		}
-		m.ctr.pktsRecv.Add(1)
-		m.ctr.bytesRecv.Add(uint64(n))
-		m.handleDatagram(buf[:n], src)
+		m.holding = seg > 0 && seg < n
+		for b := buf[:n]; ; {
+			d, rest := nextSegment(b, seg)
+			m.ctr.pktsRecv.Add(1)
+			m.ctr.bytesRecv.Add(uint64(len(d)))
+			m.handleDatagram(d, src)
+			if len(rest) == 0 {
+				break
+			}
+			b = rest
+		}
+		if len(m.deferred) > 0 {
+			m.flushDeferred()
+		}
 	}
 }
 

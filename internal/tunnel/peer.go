@@ -106,6 +106,10 @@ type peer struct {
 	realAddr    netip.AddrPort
 	resolveErr  error // the cached refusal ("resolve node P: …") until resolveNext
 
+	// txq holds P's sealed frames while the reader processes a coalesced
+	// read (batch.go); nil otherwise.
+	txq *gsoBatch
+
 	// stats
 	lastRx, lastTx   time.Time
 	framesSent       uint64

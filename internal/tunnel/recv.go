@@ -103,6 +103,9 @@ func (m *Manager) handlePILS(b []byte, src netip.AddrPort, relaySender addr.Node
 	} else if !viaRelay {
 		p.lastDirectAuth = now
 	}
+	if m.holding && !viaRelay {
+		m.deferTxLocked(p) // answers leave together after the read (batch.go)
+	}
 	consumed := m.probeReplyLocked(p, pk, viaRelay, src, now)
 	auth := p.auth == authPILA
 	p.mu.Unlock()

@@ -55,7 +55,11 @@ func (m *Manager) sendRaw(id addr.NodeID, raw []byte) error {
 		return ErrPeerTable
 	}
 	defer p.mu.Unlock()
-	now := m.cfg.Now()
+	return m.sendRawLocked(p, raw, m.cfg.Now())
+}
+
+// sendRawLocked is sendRaw with p.mu held.
+func (m *Manager) sendRawLocked(p *peer, raw []byte, now time.Time) error {
 	if p.cur != nil {
 		err := m.sealSendLocked(p, raw, now)
 		if !errors.Is(err, session.ErrSendClosed) && !errors.Is(err, session.ErrExhausted) {
@@ -157,6 +161,12 @@ func (m *Manager) sealSendLocked(p *peer, raw []byte, now time.Time) error {
 	} else if to = p.directTargetLocked(); !to.IsValid() {
 		m.ctr.noRoute.Add(1)
 		return errors.New("tunnel: no endpoint for peer")
+	} else if p.txq != nil {
+		if err := p.txq.sealRaw(p.cur, raw, to); err != nil {
+			return err
+		}
+		m.sealedLocked(p, now)
+		return nil
 	}
 	out, err := p.cur.Seal(buf, raw)
 	if err != nil {

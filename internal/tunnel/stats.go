@@ -19,6 +19,7 @@ type counters struct {
 	rekeys, relaySwitches, directRetries     atomic.Uint64
 	directRestored, queueDrops, noRoute      atomic.Uint64
 	writeErrors                              atomic.Uint64
+	segmentedWrites, coalescedReads          atomic.Uint64
 }
 
 // Counters is a snapshot of the Manager's totals; the first six feed
@@ -45,6 +46,8 @@ type Counters struct {
 	QueueDrops                               uint64
 	NoRoute                                  uint64
 	WriteErrors                              uint64
+	SegmentedWrites                          uint64 // writes of several datagrams (UDP GSO)
+	CoalescedReads                           uint64 // reads of several datagrams (UDP GRO)
 }
 
 // Counters returns the totals.
@@ -62,6 +65,7 @@ func (m *Manager) Counters() Counters {
 		Rekeys: c.rekeys.Load(), RelaySwitches: c.relaySwitches.Load(),
 		DirectRetries: c.directRetries.Load(), DirectRestored: c.directRestored.Load(),
 		QueueDrops: c.queueDrops.Load(), NoRoute: c.noRoute.Load(), WriteErrors: c.writeErrors.Load(),
+		SegmentedWrites: c.segmentedWrites.Load(), CoalescedReads: c.coalescedReads.Load(),
 	}
 }
 
