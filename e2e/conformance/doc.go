@@ -31,4 +31,20 @@
 //   - ratelimit_test.go: §12 buckets; legacy_test.go: §5.5; misc_test.go:
 //     §2 TLS, start-up log, -audit-file, beacons, purge; cli_test.go and
 //     durability_test.go: §13 and cli.md §1.2 subcommands, SIGKILL durability.
+//   - sec*_test.go (statement-by-statement audit, named after the section):
+//     sec1_framing2 (slow-loris, idle per request, split sniff bytes, escaped
+//     keys, HTTP details), sec1_ordering (pipelined read-your-writes),
+//     sec1_writetimeout (30 s write timeout, PILOT_CONF_SLOW=1), sec2_tls
+//     (generated certificate, operator certificate, missing key, TLS
+//     versions, sniffing inside TLS), sec3_1_metric_values, sec4_values
+//     (every node-ID field, bools, nulls, foreign fields, control characters,
+//     secrets never in error texts, unsupported types), sec5_auth (nonce
+//     rules, strict Ed25519, skew flag, limit/cursor unsigned, rotate and
+//     reassign details, spec vectors), sec5_5_legacy, sec6_2_matrix (every
+//     cell of table 6.2), sec6_3_invariants, sec6_3_concurrency, sec6_4_step5,
+//     sec7_nodes, sec7_more, sec7_values2, sec7_1_10_reassign, sec9_3_values,
+//     sec10_expiry, sec12_limits (buckets per IP and per signer, label sets,
+//     page sizes), sec13_store (modes, -store, clear-text tokens, restore
+//     refusals), cli1_flags (aliases, token sources, -config, warnings,
+//     -http, -rate-limit, -integrity/-migrate).
 package conformance

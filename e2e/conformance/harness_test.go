@@ -57,6 +57,7 @@ type reg struct {
 	t       *testing.T
 	dataDir string
 	flags   []string
+	env     []string // extra environment (KEY=VALUE), after the defaults
 	addr    string
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -91,7 +92,7 @@ func (r *reg) launch(listen string) {
 	t.Helper()
 	args := append([]string{"-data-dir", r.dataDir, "-log-format", "json", "-listen", listen}, r.flags...)
 	cmd := exec.Command(regBin, args...)
-	cmd.Env = append(os.Environ(), "PILOT_REGISTRY_ADMIN_TOKEN=")
+	cmd.Env = append(append(os.Environ(), "PILOT_REGISTRY_ADMIN_TOKEN="), r.env...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +101,13 @@ func (r *reg) launch(listen string) {
 		t.Fatal(err)
 	}
 	r.cmd = cmd
-	r.done = make(chan struct{})
-	r.cond = sync.NewCond(&r.mu)
+	done := make(chan struct{})
+	r.done = done
+	r.mu.Lock()
+	if r.cond == nil { // one Cond for every launch: the reader of a previous run may still signal it
+		r.cond = sync.NewCond(&r.mu)
+	}
+	r.mu.Unlock()
 	ready := make(chan string, 1)
 	go func() {
 		br := bufio.NewReaderSize(pr, 1<<20)
@@ -131,7 +137,7 @@ func (r *reg) launch(listen string) {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(r.done) }()
+	go func() { cmd.Wait(); close(done) }()
 	deadline := time.After(60 * time.Second)
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
@@ -145,6 +151,16 @@ func (r *reg) launch(listen string) {
 			if c, err := net.Dial("tcp", listen); err == nil {
 				c.Close()
 				r.addr = listen
+				// The listener can accept before the "registry listening"
+				// line has been read from stderr: wait for it (bounded)
+				// unless -log-level may have filtered it.
+				if !strings.Contains(strings.Join(r.flags, " "), "-log-level") {
+					select {
+					case a := <-ready:
+						r.addr = a
+					case <-time.After(5 * time.Second):
+					}
+				}
 				return
 			}
 		case <-r.done:
