@@ -144,6 +144,7 @@ func (m *Manager) sealedLocked(p *peer, now time.Time) {
 	m.ctr.sealed.Add(1)
 	p.framesSent++
 	p.lastTx = now
+	m.wakeOnTraffic()
 }
 
 // sendPacketLocked is Send with p.mu held.

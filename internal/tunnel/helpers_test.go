@@ -164,7 +164,8 @@ type nodeOpts struct {
 	noDiscov  bool
 	silent    bool // never sends recovery PILAs (like the original)
 	lan       []netip.Addr
-	resolver  Resolver // replaces the registry as Resolver
+	resolver  Resolver      // replaces the registry as Resolver
+	rekey     time.Duration // Config.RekeyInterval (0: the default)
 }
 
 func newIdentity(t testing.TB) *identity.Identity {
@@ -200,8 +201,9 @@ func startNode(t testing.TB, conn netsim.PacketConn, id addr.NodeID, reg *regist
 			default:
 			}
 		},
-		DirectRetry: DirectRetryPeriod,
-		LANAddrs:    o.lan,
+		DirectRetry:   DirectRetryPeriod,
+		RekeyInterval: o.rekey,
+		LANAddrs:      o.lan,
 		EndpointChanged: func(_, cur netip.AddrPort) {
 			select {
 			case n.moved <- cur:

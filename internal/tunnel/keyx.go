@@ -269,6 +269,7 @@ func (m *Manager) processPILK(ctx context.Context, f frame.PILK, src netip.AddrP
 func (m *Manager) acceptKeyLocked(p *peer, key [32]byte, src netip.AddrPort, viaRelay bool, mode authMode) {
 	now := m.cfg.Now()
 	p.lastRx = now
+	m.wakeOnTraffic()
 	if p.cur != nil && p.hasPeerx && key == p.peerx { // step 8: unchanged key
 		m.pathEvidenceLocked(p, src, viaRelay, now)
 		if p.rekeyPending {

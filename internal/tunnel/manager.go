@@ -33,6 +33,8 @@ type Manager struct {
 	keys       *keyCache
 	jobs       chan func(context.Context)
 	poke       chan struct{} // cap 1: a peer needs the fast tick again
+	napping    atomic.Bool   // the tick loop sleeps past quietTick (rekey.go)
+	lastTick   atomic.Int64  // when tick last ran (Unix ns)
 	stop       chan struct{}
 	stopOnce   sync.Once
 	running    atomic.Bool
@@ -290,10 +292,11 @@ func (m *Manager) workerLoop(ctx context.Context) {
 }
 
 // tickLoop runs timers (§6.2 T1/T5, §6.5 queue age, §6.9, §7.5, §7.6)
-// every Config.Tick while some peer has a short timer running; otherwise
-// it sleeps until the next coarse deadline (quietTick at most, none
-// without peers) or until poke, so an idle daemon does not wake 20 times
-// a second.
+// every Config.Tick while some peer has a short timer running, every
+// quietTick while frames flow, and otherwise sleeps until the next
+// deadline (idle removal, age rekey; an hour without peers) or until poke
+// (a new peer, a short timer, the first frame after a nap), so an idle
+// daemon does not wake at all.
 func (m *Manager) tickLoop(ctx context.Context) {
 	t := time.NewTimer(m.cfg.Tick)
 	defer t.Stop()

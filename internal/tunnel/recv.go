@@ -81,6 +81,7 @@ func (m *Manager) handlePILS(b []byte, src netip.AddrPort, relaySender addr.Node
 	}
 	p.framesRecv++
 	p.lastRx = now
+	m.wakeOnTraffic()
 	// step 9: endpoint learning (§7.2) and path evidence (§7.5)
 	if st == cur {
 		var prefix [4]byte
@@ -157,6 +158,7 @@ func (m *Manager) handlePILT(b []byte, src netip.AddrPort, relaySender addr.Node
 		p.framesRecv++
 		p.lastRx = m.cfg.Now()
 		p.mu.Unlock()
+		m.wakeOnTraffic()
 	}
 	m.cfg.Deliver(sender, viaRelay, false, pk)
 }

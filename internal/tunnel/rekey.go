@@ -88,20 +88,26 @@ func (m *Manager) RotateIdentity(id *identity.Identity) {
 	}
 }
 
-// quietTick is the maintenance period while no peer has a short timer
-// running: what remains (idle removal, age-triggered rekeys, the direct
-// retry) is measured in minutes, so a second late is harmless.
+// quietTick is the maintenance period while frames flow and no peer has a
+// short timer running: what remains (idle removal, age- and count-
+// triggered rekeys, the direct retry) is measured in minutes, so a second
+// late is harmless.
 const quietTick = time.Second
 
 // tick runs the timers of every peer and returns the wait until the next
-// tick: Config.Tick while some peer is busy, else up to quietTick (capped
-// by the nearest idle removal), else (no peers) an hour, cut short by
-// wakeTicker when a peer appears.
+// tick: Config.Tick while some peer is busy; quietTick while some peer
+// sent or received a frame since the last tick (traffic can trigger a
+// rekey by frame count or by a peer's use of our prefix); otherwise the
+// time to the nearest idle removal or age rekey, with napping set so
+// that the next frame wakes the loop (wakeOnTraffic), or an hour without
+// peers (wakeTicker cuts it short when a peer appears).
 func (m *Manager) tick() time.Duration {
 	now := m.cfg.Now()
+	since := time.Unix(0, m.lastTick.Swap(now.UnixNano()))
 	wait := time.Hour
+	traffic := false
 	for _, p := range m.snapshot() {
-		remove, busy, idleAt := m.tickPeer(p, now)
+		remove, busy, dueAt, lastFrame := m.tickPeer(p, now)
 		if remove {
 			m.removePeer(p)
 			continue
@@ -110,20 +116,34 @@ func (m *Manager) tick() time.Duration {
 			wait = m.cfg.Tick
 			continue
 		}
-		wait = min(wait, quietTick, max(idleAt.Sub(now), m.cfg.Tick))
+		traffic = traffic || !lastFrame.Before(since)
+		wait = min(wait, max(dueAt.Sub(now), m.cfg.Tick))
 	}
+	if traffic {
+		wait = min(wait, quietTick)
+	}
+	m.napping.Store(wait > quietTick)
 	return wait
+}
+
+// wakeOnTraffic ends a nap of the tick loop at the first frame sent or
+// received (an atomic load per frame otherwise).
+func (m *Manager) wakeOnTraffic() {
+	if m.napping.Load() && m.napping.CompareAndSwap(true, false) {
+		m.wakeTicker()
+	}
 }
 
 // tickPeer runs one peer's timers and reports whether it should be removed
 // (idle for 10 min, §6.1), whether it has a short timer running (key
-// exchange, queue, resolve, rekey, prev[P], relay) and when it becomes
-// idle.
-func (m *Manager) tickPeer(p *peer, now time.Time) (remove, busy bool, idleAt time.Time) {
+// exchange, queue, resolve, rekey, prev[P], relay), when its next coarse
+// timer is due (idle removal or age rekey) and when it last sent or
+// received a frame.
+func (m *Manager) tickPeer(p *peer, now time.Time) (remove, busy bool, dueAt, lastFrame time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
-		return false, false, now.Add(IdleTimeout)
+		return false, false, now.Add(IdleTimeout), time.Time{}
 	}
 	for len(p.queue) > 0 && now.Sub(p.queue[0].at) > QueueAge {
 		m.dropQueueHeadLocked(p)
@@ -151,11 +171,23 @@ func (m *Manager) tickPeer(p *peer, now time.Time) (remove, busy bool, idleAt ti
 	last := latest(p.lastRx, p.lastTx, p.resolvedAt, p.lastPILA, p.lastRecover)
 	if len(p.queue) == 0 && !p.resolving && !p.setupActive && now.Sub(last) > IdleTimeout {
 		m.killLocked(p)
-		return true, false, time.Time{}
+		return true, false, time.Time{}, time.Time{}
 	}
 	busy = len(p.queue) > 0 || p.setupActive || p.resolving || p.rekeyPending || p.rekeyRequest ||
 		p.prev != nil || p.relay
-	return false, busy, last.Add(IdleTimeout + time.Millisecond)
+	dueAt = last.Add(IdleTimeout + time.Millisecond)
+	if p.cur != nil && m.cfg.RekeyInterval > 0 {
+		dueAt = earliest(dueAt, p.cur.Created().Add(m.cfg.RekeyInterval))
+	}
+	return false, busy, dueAt, latest(p.lastRx, p.lastTx)
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // latest returns the latest of ts.

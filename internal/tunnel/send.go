@@ -176,6 +176,7 @@ func (m *Manager) sealSendLocked(p *peer, raw []byte, now time.Time) error {
 	m.ctr.sealed.Add(1)
 	p.framesSent++
 	p.lastTx = now
+	m.wakeOnTraffic()
 	return m.write(out, to)
 }
 
@@ -193,6 +194,7 @@ func (m *Manager) sendPILTLocked(p *peer, raw []byte, now time.Time) error {
 	buf = append(buf, raw...)
 	p.framesSent++
 	p.lastTx = now
+	m.wakeOnTraffic()
 	return m.write(buf, to)
 }
 
