@@ -40,16 +40,17 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 			"register must carry an auth v2 proof-of-possession signature (ts, nonce, signature) made with public_key")
 	}
 	key := decodeKey(r.PublicKey)
-	want, hostErr := r.Hostname, ""
+	want, hostErr0 := r.Hostname, ""
 	if want != "" {
 		if e := regmsg.ValidateHostname("hostname", want); e != nil {
-			want, hostErr = "", e.Message
+			want, hostErr0 = "", e.Message
 		}
 	}
 	real := c.observedAddr(r.ListenAddr)
+	hostTaken := "hostname \"" + want + "\" is taken by another node; choose another one with set_hostname"
 	var reply *regmsg.RegisterOK
 	err := c.update(func(tx store.Tx) error {
-		hostErr := hostErr
+		hostErr := hostErr0
 		// takeHost applies the requested hostname unless another node holds it.
 		takeHost := func(n *store.Node) error {
 			if want == "" || want == n.Hostname {
@@ -58,7 +59,7 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 			holder, err := tx.NodeByHostname(want)
 			switch {
 			case err == nil && holder.ID != n.ID:
-				hostErr = "hostname \"" + want + "\" is taken by another node; choose another one with set_hostname"
+				hostErr = hostTaken
 				return nil
 			case err != nil && !isNotFound(err):
 				return err
@@ -66,17 +67,33 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 			n.Hostname = want
 			return nil
 		}
-		kb, err := tx.KeyBinding(key)
-		if err != nil && !isNotFound(err) {
+		fresh := store.Node{PublicKey: key, RealAddr: real, LANAddrs: r.LANAddrs, LastSeen: c.now,
+			Version: r.Version, Capabilities: r.Capabilities, Owner: r.Owner, KeyCreatedAt: c.now}
+		// A new key is the common case: CreateNode refuses a known key
+		// without changing anything and hands back its binding, from
+		// which the decision order of §7.1.1 goes on.
+		n, created, err := c.createFresh(tx, fresh, want, hostTaken, &hostErr)
+		var kb store.KeyBinding
+		var kbe *store.KeyBindingError
+		switch {
+		case err == nil:
+		case errors.As(err, &kbe):
+			kb, hostErr = kbe.Binding, hostErr0
+		case errors.Is(err, store.ErrIDSpaceExhausted):
+			return exhausted("no node ID is left to issue; the registry's ID space is exhausted")
+		default:
 			return err
 		}
-		var n store.Node
 		var oldHost string
 		switch {
-		case err == nil && kb.State == store.KeyRetired:
+		case created:
+			if err := c.audit(tx, grant{viaSelf, n.ID}, regmsg.ActionNodeRegistered, aInt("node_id", n.ID), aStr("mode", "new_node")); err != nil {
+				return err
+			}
+		case kb.State == store.KeyRetired:
 			return authErr(reasonBadSignature, 0, regmsg.CodeUnauthenticated,
 				"this key was replaced on %s; use the node's current key, or ask an admin to re-key the node with reassign_key", fmtTime(kb.Since))
-		case err == nil && kb.State == store.KeyLive:
+		case kb.State == store.KeyLive:
 			if n, err = tx.Node(kb.NodeID); err != nil {
 				return err
 			}
@@ -100,29 +117,17 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 				aStr("mode", "existing_identity"), aBool("endpoint_changed", changed)); err != nil {
 				return err
 			}
-		default:
-			n = store.Node{PublicKey: key, RealAddr: real, LANAddrs: r.LANAddrs, LastSeen: c.now,
-				Version: r.Version, Capabilities: r.Capabilities, Owner: r.Owner, KeyCreatedAt: c.now}
+		default: // bound to a tombstone
+			n = fresh
 			if err := takeHost(&n); err != nil {
 				return err
 			}
-			mode := "new_node"
-			if err == nil { // tombstone
-				n.ID, mode = kb.NodeID, "reclaimed_identity"
-				if err := tx.ReclaimNode(n); err != nil {
-					return err
-				}
-			} else {
-				created, err := tx.CreateNode(n)
-				if errors.Is(err, store.ErrIDSpaceExhausted) {
-					return exhausted("no node ID is left to issue; the registry's ID space is exhausted")
-				}
-				if err != nil {
-					return err
-				}
-				n.ID = created.ID
+			n.ID = kb.NodeID
+			if err := tx.ReclaimNode(n); err != nil {
+				return err
 			}
-			if err := c.audit(tx, grant{viaSelf, n.ID}, regmsg.ActionNodeRegistered, aInt("node_id", n.ID), aStr("mode", mode)); err != nil {
+			if err := c.audit(tx, grant{viaSelf, n.ID}, regmsg.ActionNodeRegistered, aInt("node_id", n.ID),
+				aStr("mode", "reclaimed_identity")); err != nil {
 				return err
 			}
 		}
@@ -154,6 +159,20 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 	}
 	c.h.m.Registration()
 	return reply, nil
+}
+
+// createFresh creates the node of a key that is new to the registry, with
+// the requested hostname want unless another node holds it (then hostErr
+// is set and the node is created without one). created is false with a
+// *store.KeyBindingError when the key is known.
+func (c *call) createFresh(tx store.Tx, fresh store.Node, want, hostTaken string, hostErr *string) (store.Node, bool, error) {
+	fresh.Hostname = want
+	n, err := tx.CreateNode(fresh)
+	if want != "" && errors.Is(err, store.ErrHostnameTaken) {
+		*hostErr, fresh.Hostname = hostTaken, ""
+		n, err = tx.CreateNode(fresh)
+	}
+	return n, err == nil, err
 }
 
 func (c *call) heartbeat(*regmsg.Heartbeat) (regmsg.Reply, error) {

@@ -441,3 +441,30 @@ func TestRegistry_C60_SetTags(t *testing.T) {
 	}
 	e.fail(e.signed(&regmsg.SetTags{NodeID: n.ID, Tags: many}, n.id), regmsg.CodeInvalidArgument)
 }
+
+// TestRegister_KnownKeyWithTakenHostname: a known key re-registering with
+// a hostname that another node holds keeps its ID and record and gets a
+// hostname_error; a new key asking for it is registered without one.
+func TestRegister_KnownKeyWithTakenHostname(t *testing.T) {
+	e := newEnv(t)
+	a := e.register(func(r *regmsg.Register) { r.Hostname = "alpha" })
+	b := e.register(func(r *regmsg.Register) { r.Hostname = "beta" })
+	head := e.head()
+	r := e.signed(&regmsg.Register{PublicKey: b.id.PublicKeyBase64(), Hostname: "alpha"}, b.id)
+	e.ok(r, "register")
+	var host string
+	r.get(t, "hostname", &host)
+	if addr.NodeID(r.int(t, "node_id")) != b.ID || host != "beta" || !r.has("hostname_error") {
+		t.Fatalf("re-register with a taken hostname: %s", r.body)
+	}
+	if ev := e.lastAudit(); ev.Action != regmsg.ActionNodeReRegistered || e.head() != head+1 {
+		t.Fatalf("audit: %s, head %d -> %d", ev.Action, head, e.head())
+	}
+	c := e.register(func(r *regmsg.Register) { r.Hostname = "alpha" })
+	if c.ID == a.ID || c.ID == b.ID {
+		t.Fatalf("new key got ID %d", c.ID)
+	}
+	if ev := e.lastAudit(); ev.Action != regmsg.ActionNodeRegistered || Details(ev.Attrs) != "node_id="+itoa(c.ID)+", mode=new_node" {
+		t.Fatalf("audit: %s %s", ev.Action, Details(ev.Attrs))
+	}
+}

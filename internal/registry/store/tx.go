@@ -105,8 +105,9 @@ type Tx interface {
 
 	// CreateNode inserts a new node with the smallest never-issued ID ≥ 4
 	// (§7.1.1 step 4), ignoring n.ID, binds n.PublicKey as its live key and
-	// makes it a member of network 0. Errors: ErrKeyBound, ErrKeyRetired,
-	// ErrHostnameTaken, ErrIDSpaceExhausted.
+	// makes it a member of network 0. Errors, checked in this order:
+	// ErrKeyBound or ErrKeyRetired (a *KeyBindingError), ErrHostnameTaken,
+	// ErrIDSpaceExhausted. A refused CreateNode changes nothing.
 	CreateNode(n Node) (Node, error)
 	// ReclaimNode recreates the record of tombstone n.ID whose bound key is
 	// n.PublicKey (§7.1.1 step 3); the caller sets the fresh fields.

@@ -153,6 +153,29 @@ type KeyBinding struct {
 	Since  time.Time // when the key entered State (retired: "replaced on T")
 }
 
+// KeyBindingError is how CreateNode refuses a key that is bound (live or
+// to a tombstone) or retired: it matches ErrKeyBound or ErrKeyRetired and
+// carries the binding, so that register (§7.1.1) can try CreateNode first,
+// the common case, and read the binding only from a refusal.
+type KeyBindingError struct {
+	Binding KeyBinding
+}
+
+func (e *KeyBindingError) Error() string {
+	if e.Binding.State == KeyRetired {
+		return "public key was retired on " + e.Binding.Since.Format(time.RFC3339) + ": " + ErrKeyRetired.Error()
+	}
+	return fmt.Sprintf("public key is bound to node %d (%s): %s", e.Binding.NodeID, e.Binding.State, ErrKeyBound)
+}
+
+// Unwrap returns ErrKeyRetired or ErrKeyBound.
+func (e *KeyBindingError) Unwrap() error {
+	if e.Binding.State == KeyRetired {
+		return ErrKeyRetired
+	}
+	return ErrKeyBound
+}
+
 // Node is a live node record (§7.1, §10, §11). Tombstones have no Node.
 type Node struct {
 	ID           addr.NodeID

@@ -23,7 +23,8 @@ type querier interface {
 type tx struct {
 	ctx  context.Context
 	q    txQuerier
-	view *lazyView // set in View: the read cache (readcache.go)
+	view *lazyView    // set in View: the read cache (readcache.go)
+	w    *writerState // set in Update: the writer's values (writer.go)
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -42,27 +43,43 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	if !d.opts.DisableGroupCommit {
 		return d.updateGrouped(ctx, fn)
 	}
+	// The writer values (writer.go) belong to the holder of group.mu.
+	d.group.mu.Lock()
+	defer d.group.mu.Unlock()
+	if d.isClosed() {
+		return store.ErrClosed
+	}
 	sqlTx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store %s: begin: %w", d.path, err)
 	}
 	var misses []string
+	q := cachedTx{tx: sqlTx, cache: d.wStmts, misses: &misses}
 	done := false
 	defer func() {
 		if !done {
 			sqlTx.Rollback()
+			d.wr.rolledBack()
 		}
 		d.wStmts.prepare(misses)
 	}()
-	if err := fn(&tx{ctx: ctx, q: cachedTx{tx: sqlTx, cache: d.wStmts, misses: &misses}}); err != nil {
+	if err := d.wr.begin(ctx, q); err != nil {
+		return fmt.Errorf("store %s: %w", d.path, err)
+	}
+	if err := fn(&tx{ctx: ctx, q: q, w: &d.wr}); err != nil {
 		return err
+	}
+	if err := d.wr.flush(ctx, q); err != nil {
+		return fmt.Errorf("store %s: %w", d.path, err)
 	}
 	done = true
 	d.cache.beginCommit()
 	defer d.cache.endCommit()
 	if err := sqlTx.Commit(); err != nil {
+		d.wr.invalidate()
 		return fmt.Errorf("store %s: commit: %w", d.path, err)
 	}
+	d.wr.committedOK()
 	return nil
 }
 
@@ -193,9 +210,12 @@ func (t *tx) counter(name string) (int64, error) {
 	return v, err
 }
 
-func (t *tx) setCounter(name string, v int64) error {
-	_, err := t.q.ExecContext(t.ctx, `UPDATE counters SET value = ? WHERE name = ?`, v, name)
-	return err
+// writer returns the writer's values; only a write transaction has them.
+func (t *tx) writer() (*writerState, error) {
+	if t.w == nil {
+		return nil, fmt.Errorf("%w: mutation outside a write transaction", store.ErrReadOnly)
+	}
+	return t.w, nil
 }
 
 // count runs a count query.

@@ -55,6 +55,13 @@ type batch struct {
 	members []*request // successful members awaiting the commit
 	poison  error      // the transaction is unusable: roll back, fail all
 	misses  []string   // statement texts to prepare after the commit
+	saved   wmark      // writer state before the current member
+	bound   map[*sql.Stmt]*sql.Stmt
+}
+
+// q is the querier of b's transaction.
+func (d *DB) q(b *batch) cachedTx {
+	return cachedTx{tx: b.tx, cache: d.wStmts, misses: &b.misses, bound: b.bound}
 }
 
 // updateGrouped is Update with group commit.
@@ -129,7 +136,13 @@ func (d *DB) runBatch() bool {
 		close(first.done)
 		return true
 	}
-	b := &batch{tx: sqlTx}
+	b := &batch{tx: sqlTx, bound: make(map[*sql.Stmt]*sql.Stmt)}
+	if err := d.wr.begin(context.Background(), d.q(b)); err != nil {
+		sqlTx.Rollback()
+		first.err = fmt.Errorf("store %s: %w", d.path, err)
+		close(first.done)
+		return true
+	}
 	for r := first; r != nil; {
 		d.runMember(b, r)
 		if b.poison != nil || len(b.members) >= maxBatch {
@@ -148,7 +161,8 @@ func (d *DB) runMember(b *batch, r *request) {
 		close(r.done)
 		return
 	}
-	q := cachedTx{tx: b.tx, cache: d.wStmts, misses: &b.misses}
+	q := d.q(b)
+	b.saved = d.wr.mark()
 	if _, err := q.ExecContext(context.Background(), `SAVEPOINT mutation`); err != nil {
 		b.poison = err
 		r.err = fmt.Errorf("store %s: savepoint: %w", d.path, err)
@@ -175,7 +189,11 @@ func (d *DB) runMember(b *batch, r *request) {
 			d.group.mu.Unlock()
 		}
 	}()
-	ferr := r.fn(&tx{ctx: r.ctx, q: q})
+	// The statements of fn run without r.ctx: the driver would watch a
+	// cancellable context with a goroutine per statement, and interrupting
+	// a statement can roll back the whole shared transaction, the other
+	// members' work included. r.ctx was checked above; fn may check it.
+	ferr := r.fn(&tx{ctx: context.Background(), q: q, w: &d.wr})
 	finished = true
 	if ferr != nil {
 		d.rollbackMember(b)
@@ -194,7 +212,8 @@ func (d *DB) runMember(b *batch, r *request) {
 
 // rollbackMember undoes the current member's savepoint.
 func (d *DB) rollbackMember(b *batch) {
-	q := cachedTx{tx: b.tx, cache: d.wStmts, misses: &b.misses}
+	d.wr.restore(b.saved)
+	q := d.q(b)
 	if _, err := q.ExecContext(context.Background(), `ROLLBACK TO mutation`); err != nil && b.poison == nil {
 		b.poison = err
 	}
@@ -206,18 +225,28 @@ func (d *DB) rollbackMember(b *batch) {
 // endBatch commits (or rolls back) b and releases its members.
 func (d *DB) endBatch(b *batch) {
 	var err error
+	if b.poison == nil && len(b.members) > 0 {
+		if ferr := d.wr.flush(context.Background(), d.q(b)); ferr != nil {
+			b.poison = ferr
+		}
+	}
 	switch {
 	case b.poison != nil:
 		b.tx.Rollback()
+		d.wr.rolledBack()
 		err = fmt.Errorf("store %s: shared transaction failed: %w", d.path, b.poison)
 	case len(b.members) == 0:
 		b.tx.Rollback()
+		d.wr.rolledBack()
 	default:
 		d.cache.beginCommit()
 		cerr := b.tx.Commit()
 		d.cache.endCommit()
 		if cerr != nil {
 			err = fmt.Errorf("store %s: commit: %w", d.path, cerr)
+			d.wr.invalidate()
+		} else {
+			d.wr.committedOK()
 		}
 		d.group.commits.Add(1)
 	}

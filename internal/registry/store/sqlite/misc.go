@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"database/sql"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -12,6 +11,9 @@ import (
 )
 
 func (t *tx) AuditHead() (uint64, string, error) {
+	if t.w != nil {
+		return t.w.cur.auditSeq, t.w.cur.auditHash, nil
+	}
 	var seq int64
 	var hash string
 	err := t.q.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -41,6 +43,9 @@ func (t *tx) AppendAudit(now time.Time, action string, actor addr.NodeID, authVi
 	}
 	_, err = t.exec(`INSERT INTO audit(seq, time, action, actor_node_id, auth_via, attrs, hash, network_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, int64(e.Seq), e.Time, action, int64(actor), authVia, text, e.Hash, netID)
+	if err == nil && t.w != nil {
+		t.w.cur.auditSeq, t.w.cur.auditHash = e.Seq, e.Hash
+	}
 	return e, err
 }
 
@@ -89,39 +94,26 @@ func scanRawAudit(s scanner) (store.RawAuditRow, error) {
 	return r, err
 }
 
-func (t *tx) RecordNonce(key store.PublicKey, nonce store.Nonce, now, expires time.Time) (bool, error) {
-	// One statement: insert, or replace an expired record; an unexpired
-	// one is left alone and no row changes (seen).
-	k, n := key.String(), hex.EncodeToString(nonce[:])
-	c, err := t.exec(`INSERT INTO nonces(verifying_key, nonce, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (verifying_key, nonce) DO UPDATE SET expires_at = excluded.expires_at
-		WHERE nonces.expires_at <= ?`, k, n, expires.UnixMilli(), now.UnixMilli())
-	if err != nil {
-		return false, err
-	}
-	return c == 0, nil
-}
-
-func (t *tx) SweepNonces(now time.Time) (int, error) {
-	c, err := t.exec(`DELETE FROM nonces WHERE expires_at <= ?`, now.UnixMilli())
-	return int(c), err
-}
-
 func (t *tx) PolicyEpoch() (uint64, error) {
 	if t.view != nil {
 		if e, ok := t.view.cachedEpoch(); ok {
 			return e, nil
 		}
 	}
+	if t.w != nil {
+		return uint64(t.w.cur.epoch), nil
+	}
 	v, err := t.counter("policy_epoch")
 	return uint64(v), err
 }
 
 func (t *tx) BumpPolicyEpoch() (uint64, error) {
-	if _, err := t.exec(`UPDATE counters SET value = value + 1 WHERE name = 'policy_epoch'`); err != nil {
+	w, err := t.writer()
+	if err != nil {
 		return 0, err
 	}
-	return t.PolicyEpoch()
+	w.cur.epoch++ // written back before the COMMIT (writer.go)
+	return uint64(w.cur.epoch), nil
 }
 
 func (t *tx) UpsertBeacon(b store.Beacon) error {

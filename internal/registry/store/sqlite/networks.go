@@ -189,16 +189,15 @@ func (t *tx) CreateNetwork(nw store.Network, owner addr.NodeID, now time.Time) (
 	} else if !isNotFound(err) {
 		return nw, err
 	}
-	next, err := t.counter("next_network_id")
+	w, err := t.writer()
 	if err != nil {
 		return nw, err
 	}
+	next := w.cur.nextNetwork
 	if next > int64(store.LastNetworkID) {
 		return nw, fmt.Errorf("all network IDs up to %d were used: %w", store.LastNetworkID, store.ErrIDSpaceExhausted)
 	}
-	if err := t.setCounter("next_network_id", next+1); err != nil {
-		return nw, err
-	}
+	w.cur.nextNetwork = next + 1
 	nw.ID, nw.Created = addr.NetworkID(next), now
 	nw.AllowedPorts = normPorts(nw.AllowedPorts)
 	if _, err := t.exec(`INSERT INTO networks(`+networkCols+`) VALUES (?,?,?,?,?,?,?,?,?)`, next, nw.Name,

@@ -92,7 +92,12 @@ func (t *tx) Node(id addr.NodeID) (store.Node, error) {
 }
 
 func (t *tx) NodeByKey(k store.PublicKey) (store.Node, error) {
-	return t.nodeWhere("node with this public key", "public_key = ?", k.String())
+	n, err := scanNode(t.q.QueryRowContext(t.ctx, `SELECT `+nodeColsN+` FROM node_keys k JOIN nodes n ON n.id = k.node_id
+		WHERE k.public_key = ? AND k.state = 'live'`, k.String()))
+	if err == sql.ErrNoRows {
+		return n, notFound("node with this public key")
+	}
+	return n, err
 }
 
 func (t *tx) NodeByHostname(h string) (store.Node, error) {
@@ -186,10 +191,7 @@ func (t *tx) checkNewKey(k store.PublicKey) error {
 		}
 		return err
 	}
-	if b.State == store.KeyRetired {
-		return fmt.Errorf("public key was retired on %s: %w", b.Since.Format(time.RFC3339), store.ErrKeyRetired)
-	}
-	return fmt.Errorf("public key is bound to node %d (%s): %w", b.NodeID, b.State, store.ErrKeyBound)
+	return &store.KeyBindingError{Binding: b}
 }
 
 // checkHostname refuses a hostname held by another live node.
@@ -217,33 +219,44 @@ func (t *tx) insertNode(n store.Node) error {
 	return err
 }
 
+// CreateNode checks, in this order, the key (§6.3.6), the hostname and
+// the ID space. The common case (no hostname) runs two statements: the
+// key binding insert, which finds a bound or retired key by its conflict
+// (only then is the binding read, for the error), and the node insert.
 func (t *tx) CreateNode(n store.Node) (store.Node, error) {
-	if err := t.checkNewKey(n.PublicKey); err != nil {
-		return n, err
-	}
-	if err := t.checkHostname(n.Hostname, 0); err != nil {
-		return n, err
-	}
-	next, err := t.counter("next_node_id")
+	w, err := t.writer()
 	if err != nil {
 		return n, err
 	}
-	if next < int64(store.FirstNodeID) {
-		next = int64(store.FirstNodeID)
+	if n.Hostname != "" {
+		if err := t.checkNewKey(n.PublicKey); err != nil {
+			return n, err
+		}
+		if err := t.checkHostname(n.Hostname, 0); err != nil {
+			return n, err
+		}
 	}
+	next := max(w.cur.nextNode, int64(store.FirstNodeID))
 	if next > int64(store.LastNodeID) {
+		if err := t.checkNewKey(n.PublicKey); err != nil {
+			return n, err
+		}
 		return n, fmt.Errorf("all node IDs up to %d were issued: %w", store.LastNodeID, store.ErrIDSpaceExhausted)
 	}
+	c, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, 'live', ?)
+		ON CONFLICT (public_key) DO NOTHING`, n.PublicKey.String(), next, n.KeyCreatedAt.UnixMilli())
+	if err != nil {
+		return n, err
+	}
+	if c == 0 {
+		if err := t.checkNewKey(n.PublicKey); err != nil {
+			return n, err
+		}
+		return n, fmt.Errorf("public key binding of node %d could not be written: %w", next, store.ErrKeyBound)
+	}
 	n.ID = addr.NodeID(next)
-	if err := t.setCounter("next_node_id", next+1); err != nil {
-		return n, err
-	}
-	if err := t.insertNode(n); err != nil {
-		return n, err
-	}
-	_, err = t.q.ExecContext(t.ctx, `INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, 'live', ?)`,
-		n.PublicKey.String(), next, n.KeyCreatedAt.UnixMilli())
-	return n, err
+	w.cur.nextNode = next + 1
+	return n, t.insertNode(n)
 }
 
 func (t *tx) ReclaimNode(n store.Node) error {

@@ -98,6 +98,12 @@ func (d *DB) build(ctx context.Context, path string, version int, rows []store.B
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	// Foreign keys are checked once everything is loaded (checkLoaded);
+	// enforcing them while loading would refuse the migrations that
+	// rebuild a parent table (migration.rebuildsParent).
+	if _, err := db.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("restore: %s: %w", path, err)
+	}
 	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("restore: %s: %w", path, err)
@@ -134,6 +140,7 @@ func syncFile(path string) error {
 // old WAL must go before the rename, or SQLite would replay it into the
 // new file.
 func (d *DB) swap(ctx context.Context, tmp string) error {
+	d.wr.invalidate() // the writer's values are those of the old file
 	d.r.Close()
 	d.w.Close()
 	for _, suffix := range []string{"-wal", "-shm", "-journal"} {

@@ -13,6 +13,11 @@ type migration struct {
 	version int
 	name    string
 	stmts   []string
+	// rebuildsParent: the step rebuilds a table that foreign keys
+	// reference, which SQLite allows only with foreign key enforcement off
+	// (it cannot be switched inside a transaction); foreign_key_check then
+	// runs before the commit.
+	rebuildsParent bool
 }
 
 // migrations are the schema versions this binary knows, in order. Never
@@ -136,6 +141,64 @@ var migrations = []migration{
 			addr       TEXT NOT NULL,
 			updated_at INTEGER NOT NULL)`,
 	}},
+	// Cheaper writes for the rows every registration adds (same tables,
+	// same columns, so backups keep their row format): nonces are kept in
+	// arrival order, looked up through the writer's in-memory index
+	// (nonceidx.go), instead of under a primary key on the random
+	// (verifying_key, nonce) pair; node_keys is stored in its primary key
+	// (WITHOUT ROWID), one b-tree instead of a table and its key index;
+	// hostnames are indexed only where set (most nodes have none), and so
+	// are the network IDs of audit rows (most events have none);
+	// nodes loses its index on public_key, which duplicated the live
+	// bindings of node_keys (NodeByKey goes through node_keys).
+	{version: 2, name: "append-only nonces, node_keys without rowid, nodes without key index", rebuildsParent: true, stmts: []string{
+		`CREATE TABLE nonces_v2 (
+			verifying_key TEXT NOT NULL,
+			nonce         TEXT NOT NULL,
+			expires_at    INTEGER NOT NULL)`,
+		`INSERT INTO nonces_v2(verifying_key, nonce, expires_at)
+			SELECT verifying_key, nonce, expires_at FROM nonces ORDER BY expires_at`,
+		`DROP TABLE nonces`,
+		`ALTER TABLE nonces_v2 RENAME TO nonces`,
+		`CREATE INDEX nonces_expires ON nonces(expires_at)`,
+		// The CHECK is spelled without IN: SQLite evaluates a constant IN
+		// list through a temporary b-tree built at every insert.
+		`CREATE TABLE node_keys_v2 (
+			public_key TEXT PRIMARY KEY,
+			node_id    INTEGER NOT NULL,
+			state      TEXT NOT NULL CHECK (state = 'live' OR state = 'tombstone' OR state = 'retired'),
+			since      INTEGER NOT NULL) WITHOUT ROWID`,
+		`INSERT INTO node_keys_v2(public_key, node_id, state, since)
+			SELECT public_key, node_id, state, since FROM node_keys`,
+		`DROP TABLE node_keys`,
+		`ALTER TABLE node_keys_v2 RENAME TO node_keys`,
+		`CREATE UNIQUE INDEX node_keys_bound ON node_keys(node_id) WHERE state <> 'retired'`,
+		`CREATE TABLE nodes_v2 (
+			id             INTEGER PRIMARY KEY,
+			public_key     TEXT NOT NULL,
+			real_addr      TEXT NOT NULL DEFAULT '',
+			lan_addrs      TEXT NOT NULL DEFAULT '[]',
+			last_seen      INTEGER,
+			version        TEXT NOT NULL DEFAULT '',
+			capabilities   TEXT NOT NULL DEFAULT '[]',
+			owner          TEXT NOT NULL DEFAULT '',
+			hostname       TEXT,
+			public         INTEGER NOT NULL DEFAULT 0,
+			tags           TEXT NOT NULL DEFAULT '[]',
+			task_exec      INTEGER NOT NULL DEFAULT 0,
+			polo_score     INTEGER NOT NULL DEFAULT 0,
+			key_created_at INTEGER NOT NULL,
+			key_rotated_at INTEGER,
+			rotate_count   INTEGER NOT NULL DEFAULT 0,
+			key_expires_at INTEGER)`,
+		`INSERT INTO nodes_v2(` + nodeCols + `) SELECT ` + nodeCols + ` FROM nodes`,
+		`DROP TABLE nodes`,
+		`ALTER TABLE nodes_v2 RENAME TO nodes`,
+		`CREATE INDEX nodes_last_seen ON nodes(last_seen)`,
+		`CREATE UNIQUE INDEX nodes_hostname ON nodes(hostname) WHERE hostname IS NOT NULL`,
+		`DROP INDEX audit_network`,
+		`CREATE INDEX audit_network ON audit(network_id, seq) WHERE network_id IS NOT NULL`,
+	}},
 }
 
 // SupportedSchema is the newest schema version of this binary.
@@ -187,6 +250,16 @@ func applyMigration(ctx context.Context, tx *sql.Tx, m migration, nowMS int64) e
 	for _, s := range m.stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	if m.rebuildsParent {
+		var table string
+		err := tx.QueryRowContext(ctx, `SELECT "table" FROM pragma_foreign_key_check LIMIT 1`).Scan(&table)
+		if err == nil {
+			return fmt.Errorf("migration %d (%s): a row of %s references a missing row", m.version, m.name, table)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("migration %d (%s): foreign key check: %w", m.version, m.name, err)
 		}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`, m.version, m.name, nowMS)

@@ -76,11 +76,15 @@ func (c *stmtCache) close() {
 
 // cachedTx is a querier running the statements of one *sql.Tx through a
 // stmtCache; the texts it found unprepared are collected in misses for
-// stmtCache.prepare once the transaction is over.
+// stmtCache.prepare once the transaction is over. When bound is not nil it
+// keeps the statements bound to tx (Tx.StmtContext allocates a new one at
+// every call), for a transaction that runs the same statements many times:
+// a group-commit batch.
 type cachedTx struct {
 	tx     *sql.Tx
 	cache  *stmtCache
 	misses *[]string
+	bound  map[*sql.Stmt]*sql.Stmt
 }
 
 func (c cachedTx) stmt(ctx context.Context, q string) *sql.Stmt {
@@ -94,7 +98,15 @@ func (c cachedTx) stmt(ctx context.Context, q string) *sql.Stmt {
 		}
 		return nil
 	}
-	return c.tx.StmtContext(ctx, s)
+	if c.bound == nil {
+		return c.tx.StmtContext(ctx, s)
+	}
+	ts, ok := c.bound[s]
+	if !ok {
+		ts = c.tx.StmtContext(ctx, s)
+		c.bound[s] = ts
+	}
+	return ts
 }
 
 func (c cachedTx) QueryRowContext(ctx context.Context, q string, args ...any) rowScanner {

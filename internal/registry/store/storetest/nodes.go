@@ -60,6 +60,7 @@ func testNodes(t *testing.T, b Backend) {
 	wantErr(t, err, store.ErrHostnameTaken)
 	err = s.Update(ctx(), func(tx store.Tx) error { _, err := tx.CreateNode(NewNode("a", T0)); return err })
 	wantErr(t, err, store.ErrKeyBound)
+	testRefusedCreateNode(t, s, a, bID+1)
 	err = s.Update(ctx(), func(tx store.Tx) error { return tx.UpdateNode(store.Node{ID: 77}) })
 	wantErr(t, err, store.ErrNotFound)
 	// Clearing the hostname frees it.
@@ -136,6 +137,29 @@ func testNodeLists(t *testing.T, b Backend) {
 	})
 }
 
+// testRefusedCreateNode: CreateNode refuses the live key of node a with a
+// *KeyBindingError carrying the binding (register decides from it,
+// §7.1.1) and changes nothing: in the same transaction the next new node
+// gets the next ID, next.
+func testRefusedCreateNode(t *testing.T, s store.Store, a, next addr.NodeID) {
+	t.Helper()
+	var created addr.NodeID
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.CreateNode(NewNode("a", T0))
+		var kbe *store.KeyBindingError
+		if !errors.As(err, &kbe) || kbe.Binding.NodeID != a || kbe.Binding.State != store.KeyLive || kbe.Binding.Key != Key("a") {
+			t.Errorf("CreateNode with a live key = %v (%#v)", err, kbe)
+		}
+		n, err := tx.CreateNode(NewNode("refused-then-new", T0))
+		created = n.ID
+		return err
+	})
+	if created != next {
+		t.Errorf("node created after a refused CreateNode has ID %d, want %d", created, next)
+	}
+	update(t, s, func(tx store.Tx) error { _, err := tx.TombstoneNode(created, T0, "request"); return err })
+}
+
 func testRotateKey(t *testing.T, b Backend) {
 	s := open(t, b)
 	a := mustCreate(t, s, "a")
@@ -163,7 +187,11 @@ func testRotateKey(t *testing.T, b Backend) {
 		return nil
 	})
 	// A retired key is never accepted again, anywhere (§6.3.6).
-	wantErr(t, s.Update(ctx(), func(tx store.Tx) error { _, err := tx.CreateNode(NewNode("a", T0)); return err }), store.ErrKeyRetired)
+	err := s.Update(ctx(), func(tx store.Tx) error { _, err := tx.CreateNode(NewNode("a", T0)); return err })
+	var kbe *store.KeyBindingError
+	if wantErr(t, err, store.ErrKeyRetired); !errors.As(err, &kbe) || kbe.Binding.State != store.KeyRetired || !kbe.Binding.Since.Equal(now) {
+		t.Errorf("CreateNode with a retired key = %v", err)
+	}
 	wantErr(t, s.Update(ctx(), func(tx store.Tx) error { _, err := tx.RotateKey(a, Key("a"), now, time.Time{}); return err }), store.ErrKeyRetired)
 	b2 := mustCreate(t, s, "b")
 	wantErr(t, s.Update(ctx(), func(tx store.Tx) error { _, err := tx.RotateKey(a, Key("b"), now, time.Time{}); return err }), store.ErrKeyBound)
