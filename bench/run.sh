@@ -4,7 +4,8 @@
 # first byte on a fresh tunnel, idle RSS and CPU; bench/daemon), then the
 # Go micro-benchmarks of every package with a short benchtime.
 #
-# Environment: BENCH_MB (bulk size, default 32), BENCHTIME (go test
+# Environment: BENCH_MB (bulk size, default 128: long enough that slow
+# start does not dominate), BENCHTIME (go test
 # -benchtime, default 100ms), GO (go command), SKIP_MICRO=1 (table only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ echo "== building"
 "$GO" build -o "$out/" ./cmd/pilot-registry ./cmd/pilot-beacon ./cmd/pilot-daemon ./cmd/pilotctl ./bench/daemon
 echo "== machine: $(nproc) CPUs, $(uname -sr), $("$GO" env GOVERSION), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-"$out/daemon" -bin "$out" -mb "${BENCH_MB:-32}"
+"$out/daemon" -bin "$out" -mb "${BENCH_MB:-128}"
 
 if [ "${SKIP_MICRO:-0}" != 1 ]; then
   echo

@@ -6,9 +6,12 @@
 //
 //	bulk      pilotctl --json bench b SIZE          MiB/s, CPU s/GiB (both daemons, /proc/<pid>/stat)
 //	tcp       loopback TCP echo of the same size    MiB/s (the ceiling on this machine)
-//	ping      pilotctl --json ping b --count N      p50/p99 RTT (each probe dials a stream; tunnel up)
+//	ping      pilotctl --json ping b --count N      p50/p99 RTT (each probe dials a stream; tunnel up),
+//	          then the same probe through the SDK split into dial and echo, and the
+//	          machine's floor: a bare UDP round trip between two processes (floor.go)
 //	fresh     SDK dial → first echoed byte, from a daemon that has no tunnel to b yet
-//	idle      RSS and CPU of a and b over a few seconds after every connection closed
+//	idle      RSS of a and b, and their CPU time and wake-ups (schedstat) in the
+//	          5 s after every connection closed and in the 10 s after that
 //
 // Figures depend on the machine's load; the table prints the load average
 // at start and end.
@@ -44,6 +47,7 @@ type options struct {
 	pings   int
 	fresh   int
 	idle    time.Duration
+	steady  time.Duration
 	timeout time.Duration
 }
 
@@ -54,10 +58,11 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding pilot-registry, pilot-beacon, pilot-daemon and pilotctl")
-	flag.IntVar(&o.mb, "mb", 32, "bulk transfer size in MiB")
+	flag.IntVar(&o.mb, "mb", 128, "bulk transfer size in MiB")
 	flag.IntVar(&o.pings, "pings", 40, "ping probes (120 ms apart)")
 	flag.IntVar(&o.fresh, "fresh", 3, "fresh-tunnel samples (one extra daemon each)")
-	flag.DurationVar(&o.idle, "idle", 5*time.Second, "idle measurement window")
+	flag.DurationVar(&o.idle, "idle", 5*time.Second, "idle window right after every connection closed")
+	flag.DurationVar(&o.steady, "steady", 10*time.Second, "idle window after that one")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "overall deadline")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -325,13 +330,18 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	// Two windows: right after the last close (TIME_WAIT timers, the
+	// runtime returning the transfer's memory) and then steady idle.
 	idle0 := []schedTotals{schedOf(na.p), schedOf(nb.p)}
-	select {
-	case <-time.After(o.idle): // the measurement window itself
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := sleepCtx(ctx, o.idle); err != nil {
+		return err
 	}
 	idle1 := []schedTotals{schedOf(na.p), schedOf(nb.p)}
+	if err := sleepCtx(ctx, o.steady); err != nil {
+		return err
+	}
+	idle2 := []schedTotals{schedOf(na.p), schedOf(nb.p)}
+	steadyCPU := []schedTotals{idle2[0].sub(idle1[0]), idle2[1].sub(idle1[1])}
 	idleCPU := []schedTotals{idle1[0].sub(idle0[0]), idle1[1].sub(idle0[1])}
 	rss := []float64{rssMiB(na.p), rssMiB(nb.p)}
 
@@ -348,7 +358,8 @@ func run(ctx context.Context, o options) error {
 	row(fmt.Sprintf("dial → first echoed byte, fresh tunnel (n=%d)", len(fresh)), "median %.1f ms (max %.1f)", pct(fresh, 50), pct(fresh, 100))
 	row("dial → first echoed byte, tunnel up", "median %.1f ms", pct(warm, 50))
 	row("idle RSS (a, b)", "%.1f MiB, %.1f MiB", rss[0], rss[1])
-	row(fmt.Sprintf("idle CPU over %v (a, b)", o.idle), "%s, %s", idleCPU[0].format(o.idle), idleCPU[1].format(o.idle))
+	row(fmt.Sprintf("idle CPU, first %v after close (a, b)", o.idle), "%s, %s", idleCPU[0].format(o.idle), idleCPU[1].format(o.idle))
+	row(fmt.Sprintf("idle CPU, the %v after that (a, b)", o.steady), "%s, %s", steadyCPU[0].format(o.steady), steadyCPU[1].format(o.steady))
 	return nil
 }
 
