@@ -74,12 +74,14 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	}
 	done = true
 	d.cache.beginCommit()
-	defer d.cache.endCommit()
 	if err := sqlTx.Commit(); err != nil {
+		d.cache.endCommit(false, nil, 0, false)
 		d.wr.invalidate()
 		return fmt.Errorf("store %s: commit: %w", d.path, err)
 	}
 	d.wr.committedOK()
+	epoch, known := d.wr.epochOf()
+	d.cache.endCommit(true, d.wr.takeNodeLog(), epoch, known)
 	return nil
 }
 

@@ -241,12 +241,14 @@ func (d *DB) endBatch(b *batch) {
 	default:
 		d.cache.beginCommit()
 		cerr := b.tx.Commit()
-		d.cache.endCommit()
 		if cerr != nil {
+			d.cache.endCommit(false, nil, 0, false)
 			err = fmt.Errorf("store %s: commit: %w", d.path, cerr)
 			d.wr.invalidate()
 		} else {
 			d.wr.committedOK()
+			epoch, known := d.wr.epochOf()
+			d.cache.endCommit(true, d.wr.takeNodeLog(), epoch, known)
 		}
 		d.group.commits.Add(1)
 	}

@@ -256,7 +256,11 @@ func (t *tx) CreateNode(n store.Node) (store.Node, error) {
 	}
 	n.ID = addr.NodeID(next)
 	w.cur.nextNode = next + 1
-	return n, t.insertNode(n)
+	if err := t.insertNode(n); err != nil {
+		return n, err
+	}
+	t.nodeStored(n)
+	return n, nil
 }
 
 func (t *tx) ReclaimNode(n store.Node) error {
@@ -277,7 +281,11 @@ func (t *tx) ReclaimNode(n store.Node) error {
 		n.KeyCreatedAt.UnixMilli(), n.PublicKey.String()); err != nil {
 		return err
 	}
-	return t.insertNode(n)
+	if err := t.insertNode(n); err != nil {
+		return err
+	}
+	t.nodeStored(n)
+	return nil
 }
 
 func (t *tx) UpdateNode(n store.Node) error {
@@ -296,6 +304,7 @@ func (t *tx) UpdateNode(n store.Node) error {
 	if c == 0 {
 		return notFound("node %d", n.ID)
 	}
+	t.nodeDropped(n.ID)
 	return nil
 }
 
@@ -304,6 +313,7 @@ func (t *tx) SetLastSeen(id addr.NodeID, at time.Time) error {
 	if err == nil && c == 0 {
 		err = notFound("node %d", id)
 	}
+	t.nodeDropped(id)
 	return err
 }
 
@@ -314,6 +324,9 @@ func (t *tx) TouchNodes(seen []store.LastSeen) (int, error) {
 			s.Seen.UnixMilli(), int64(s.ID), s.Seen.UnixMilli())
 		if err != nil {
 			return total, err
+		}
+		if c > 0 {
+			t.logNode(nodeChange{kind: changeSeen, id: s.ID, at: s.Seen.UnixMilli()})
 		}
 		total += int(c)
 	}
@@ -344,6 +357,7 @@ func (t *tx) RotateKey(id addr.NodeID, newKey store.PublicKey, now, expires time
 	}
 	n.PublicKey, n.KeyRotatedAt, n.KeyExpiresAt = newKey, now, expires
 	n.RotateCount++
+	t.nodeDropped(id)
 	_, err = t.exec(`UPDATE nodes SET public_key = ?, key_rotated_at = ?, rotate_count = ?, key_expires_at = ? WHERE id = ?`,
 		newKey.String(), ms(now), int64(n.RotateCount), ms(expires), int64(id))
 	if err != nil {
@@ -382,6 +396,7 @@ func (t *tx) ReassignKey(id addr.NodeID, newKey store.PublicKey, now time.Time) 
 	if err := t.rebind(id, newKey, "live", now); err != nil {
 		return n, false, err
 	}
+	t.nodeDropped(id)
 	_, err = t.exec(`UPDATE nodes SET public_key = ?, key_rotated_at = ?, rotate_count = rotate_count + 1,
 		key_expires_at = NULL WHERE id = ?`, newKey.String(), now.UnixMilli(), int64(id))
 	if err != nil {
@@ -416,6 +431,7 @@ func (t *tx) TombstoneNode(id addr.NodeID, now time.Time, reason string) (store.
 		return r, err
 	}
 	r.HostnameRemoved = n.Hostname
+	t.nodeDropped(id)
 	for _, q := range []string{
 		`DELETE FROM invites WHERE target_id = ? OR inviter_id = ?`,
 		`DELETE FROM approvals WHERE from_id = ? OR to_id = ?`,

@@ -16,8 +16,9 @@ import (
 // step 3, the lookup target) and perhaps the policy epoch, and a read
 // transaction on the pool costs more than the row itself. The store is the
 // only writer of its file (registry.lock, §13.1), so it can keep committed
-// node records and the policy epoch in memory, dropping all of them at
-// every commit: nothing authoritative lives only here.
+// node records and the policy epoch in memory, updated at every commit
+// with what the commit changed (cachelog.go): nothing authoritative lives
+// only here.
 //
 // Snapshot rule (View is a consistent snapshot): gen is a sequence lock,
 // odd while a commit is in progress. A View notes gen at its start (g0)
@@ -29,8 +30,9 @@ import (
 // could be newer than those values, so the View runs fn once more without
 // the cache (reads are side-effect free).
 
-// maxCachedNodes bounds the node cache (about 0.5 KB an entry).
-const maxCachedNodes = 8192
+// maxCachedNodes bounds the node cache (about 0.5 KB an entry, 16 MB at
+// most): the active nodes of a large registry fit.
+const maxCachedNodes = 32768
 
 type readCache struct {
 	gen   atomic.Uint64
@@ -44,15 +46,27 @@ func newReadCache() *readCache {
 	return &readCache{nodes: make(map[addr.NodeID]store.Node)}
 }
 
-// beginCommit and endCommit bracket every commit of the writer.
-func (c *readCache) beginCommit() { c.bump() }
-func (c *readCache) endCommit()   { c.bump() }
-
-func (c *readCache) bump() {
+// beginCommit and endCommit bracket every commit of the writer: the
+// generation is odd in between, so no View serves or fills the cache
+// across a commit. endCommit applies the transaction's node changes
+// (cachelog.go) and the committed policy epoch when the commit succeeded
+// (ok), and empties the cache when its outcome is not known.
+func (c *readCache) beginCommit() {
 	c.mu.Lock()
 	c.gen.Add(1)
-	clear(c.nodes)
-	c.hasEp = false
+	c.mu.Unlock()
+}
+
+func (c *readCache) endCommit(ok bool, log []nodeChange, epoch int64, epochKnown bool) {
+	c.mu.Lock()
+	if ok {
+		c.applyNodeLogLocked(log)
+		c.epoch, c.hasEp = uint64(epoch), epochKnown
+	} else {
+		clear(c.nodes)
+		c.hasEp = false
+	}
+	c.gen.Add(1)
 	c.mu.Unlock()
 }
 
@@ -75,7 +89,11 @@ func (c *readCache) putNode(n store.Node, g0 uint64) {
 	if c.gen.Load() != g0 {
 		return
 	}
-	if len(c.nodes) >= maxCachedNodes {
+	c.putLocked(n)
+}
+
+func (c *readCache) putLocked(n store.Node) {
+	if _, ok := c.nodes[n.ID]; !ok && len(c.nodes) >= maxCachedNodes {
 		for id := range c.nodes { // evict an arbitrary entry
 			delete(c.nodes, id)
 			break

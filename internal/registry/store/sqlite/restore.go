@@ -114,7 +114,7 @@ func (d *DB) build(ctx context.Context, path string, version int, rows []store.B
 	}
 	d.cache.beginCommit()
 	err = sqlTx.Commit()
-	d.cache.endCommit()
+	d.cache.endCommit(false, nil, 0, false) // a new file: forget everything
 	if err != nil {
 		return fmt.Errorf("restore: commit %s: %w", path, err)
 	}

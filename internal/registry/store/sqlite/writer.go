@@ -40,21 +40,38 @@ type writerState struct {
 	committed wvals // as of the last durable commit
 	cur       wvals // committed plus what the open transaction did
 	nonces    nonceIndex
+	nodeLog   []nodeChange // node rows the open transaction changed (cachelog.go)
 }
 
 // wmark is the writer state at a savepoint.
 type wmark struct {
-	vals wvals
-	undo int // length of the nonce undo log
+	vals  wvals
+	undo  int // length of the nonce undo log
+	nodes int // length of the node change log
 }
 
-func (w *writerState) mark() wmark { return wmark{vals: w.cur, undo: len(w.nonces.undo)} }
+func (w *writerState) mark() wmark {
+	return wmark{vals: w.cur, undo: len(w.nonces.undo), nodes: len(w.nodeLog)}
+}
 
 // restore returns to m (ROLLBACK TO the savepoint).
 func (w *writerState) restore(m wmark) {
 	w.cur = m.vals
 	w.nonces.rollbackTo(m.undo)
+	clear(w.nodeLog[m.nodes:])
+	w.nodeLog = w.nodeLog[:m.nodes]
 }
+
+// takeNodeLog returns the node changes of the transaction and starts a new
+// log (after its commit, or when it is dropped).
+func (w *writerState) takeNodeLog() []nodeChange {
+	l := w.nodeLog
+	w.nodeLog = nil
+	return l
+}
+
+// epochOf is the committed policy epoch, when the writer knows it.
+func (w *writerState) epochOf() (int64, bool) { return w.committed.epoch, w.loaded }
 
 // begin makes the values available to a transaction that has just begun
 // on q, loading them when they are not known.
@@ -118,6 +135,7 @@ func (w *writerState) committedOK() {
 
 // rolledBack records a rollback of the whole transaction.
 func (w *writerState) rolledBack() {
+	w.nodeLog = nil
 	if !w.loaded {
 		return
 	}
@@ -128,6 +146,7 @@ func (w *writerState) rolledBack() {
 // invalidate drops the values (a COMMIT with an unknown outcome, a
 // restored file): the next transaction loads them again.
 func (w *writerState) invalidate() {
+	w.nodeLog = nil
 	w.loaded, w.cur, w.committed = false, wvals{}, wvals{}
 	w.nonces = nonceIndex{}
 }
