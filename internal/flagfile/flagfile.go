@@ -53,6 +53,12 @@ func Apply(fs *flag.FlagSet, path string, r Rules) error {
 	if err != nil {
 		return fmt.Errorf("%w %s: %v", ErrConfig, path, unwrapPath(err))
 	}
+	return ApplyBytes(fs, path, data, r)
+}
+
+// ApplyBytes is Apply on the file's content; path only names it in
+// errors.
+func ApplyBytes(fs *flag.FlagSet, path string, data []byte, r Rules) error {
 	obj, err := decodeObject(data)
 	if err != nil {
 		return fmt.Errorf("%w %s: %v", ErrConfig, path, err)

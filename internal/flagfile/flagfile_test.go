@@ -135,11 +135,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(`[]`)
 	f.Fuzz(func(t *testing.T, body string) {
 		fs, _ := flags()
-		p := filepath.Join(t.TempDir(), "c.json")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := Apply(fs, p, rules); err != nil && !errors.Is(err, ErrConfig) {
+		if err := ApplyBytes(fs, "c.json", []byte(body), rules); err != nil && !errors.Is(err, ErrConfig) {
 			t.Fatalf("error %v does not wrap ErrConfig", err)
 		}
 	})
