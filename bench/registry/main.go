@@ -52,7 +52,7 @@ func main() {
 	var (
 		bin      = flag.String("bin", "", "pilot-registry binary (default: build it)")
 		clientsF = flag.String("clients", "1,8,64", "client counts")
-		n        = flag.Int("n", 8000, "requests per (operation, client count)")
+		n        = flag.Int("n", 0, "requests per (operation, client count); 0 = 600 per client, at least 4000, so every run lasts long enough to be past its warm-up")
 		pop      = flag.Int("nodes", 10000, "registered population for heartbeat, lookup and resolve")
 		rssF     = flag.String("rss", "10000,50000", "node counts at which to report VmRSS")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the registry under heartbeat load here")
@@ -115,7 +115,11 @@ func main() {
 	fmt.Printf("\n%-10s %7s %9s %10s %10s %10s %7s\n", "operation", "clients", "requests", "ops/s", "p50", "p99", "errors")
 	for _, op := range []string{"register", "heartbeat", "lookup", "resolve"} {
 		for _, c := range clients {
-			b.run(op, c, *n)
+			reqs := *n
+			if reqs <= 0 {
+				reqs = max(4000, 600*c)
+			}
+			b.run(op, c, reqs)
 		}
 	}
 	if *cpuprof != "" {

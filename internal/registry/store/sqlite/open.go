@@ -22,9 +22,10 @@
 // where most values are NULL), since every dirty page is a WAL frame that
 // the commit writes and fsyncs; Views begin their read transaction lazily
 // and take node records and the policy epoch from a cache that every
-// commit clears (readcache.go); savepoint sub-journals stay in memory
-// (temp_store); the WAL is checkpointed every 10,000 pages rather than
-// 1,000, so that pages changed again and again are copied back once.
+// commit updates with what it changed (readcache.go, cachelog.go);
+// savepoint sub-journals stay in memory (temp_store); the WAL is
+// checkpointed every 10,000 pages rather than 1,000, so that pages changed
+// again and again are copied back once.
 package sqlite
 
 import (
@@ -219,10 +220,10 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// The writer checkpoints every 10,000 pages (40 MB of WAL) instead
 		// of 1,000: pages that every commit changes are copied back once,
-		// not ten times. Its page cache (16 MB, 2 MB by default) keeps the
+		// not ten times. Its page cache (4 MB, 2 MB by default) keeps the
 		// index pages that inserts land on.
 		q.Add("_pragma", "wal_autocheckpoint(10000)")
-		q.Add("_pragma", "cache_size(-16384)")
+		q.Add("_pragma", "cache_size(-4096)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()

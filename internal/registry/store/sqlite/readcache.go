@@ -30,9 +30,9 @@ import (
 // could be newer than those values, so the View runs fn once more without
 // the cache (reads are side-effect free).
 
-// maxCachedNodes bounds the node cache (about 0.5 KB an entry, 16 MB at
-// most): the active nodes of a large registry fit.
-const maxCachedNodes = 32768
+// maxCachedNodes bounds the node cache (about 0.6 KB an entry, 10 MB at
+// most): the nodes of a registry of ten thousand fit.
+const maxCachedNodes = 16384
 
 type readCache struct {
 	gen   atomic.Uint64
