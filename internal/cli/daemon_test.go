@@ -56,7 +56,11 @@ func fakeDaemonMain(args []string) int {
 	return 0
 }
 
-func TestCLI_DaemonStartStatusStop(t *testing.T) {
+// fakeDaemonHarness is a harness whose "pilot-daemon" (next to pilotctl)
+// is this test binary acting as a fake daemon that records its arguments
+// in the returned file.
+func fakeDaemonHarness(t *testing.T) (*harness, string) {
+	t.Helper()
 	h := newHarness(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -70,6 +74,11 @@ func TestCLI_DaemonStartStatusStop(t *testing.T) {
 	argsFile := filepath.Join(h.dir, "args.json")
 	t.Setenv("PILOTCTL_FAKE_DAEMON", "1")
 	t.Setenv("PILOTCTL_FAKE_ARGS", argsFile)
+	return h, argsFile
+}
+
+func TestCLI_DaemonStartStatusStop(t *testing.T) {
+	h, argsFile := fakeDaemonHarness(t)
 	sock := filepath.Join(h.dir, "d.sock")
 	pilotDir := filepath.Join(h.home, ".pilot")
 	os.Mkdir(pilotDir, 0o700)
@@ -149,19 +158,7 @@ func TestCLI_DaemonNotFound(t *testing.T) {
 // output on pilotctl's streams, its exit status pilotctl's), without a PID
 // file.
 func TestCLI_4_9_DaemonStartForeground(t *testing.T) {
-	h := newHarness(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(h.dir, "bin")
-	os.Mkdir(bin, 0o700)
-	if err := os.Symlink(exe, filepath.Join(bin, "pilot-daemon")); err != nil {
-		t.Fatal(err)
-	}
-	argsFile := filepath.Join(h.dir, "args.json")
-	t.Setenv("PILOTCTL_FAKE_DAEMON", "1")
-	t.Setenv("PILOTCTL_FAKE_ARGS", argsFile)
+	h, argsFile := fakeDaemonHarness(t)
 	t.Setenv("PILOTCTL_FAKE_FAIL", "1")
 	sock := filepath.Join(h.dir, "fg.sock")
 	r := h.runSocket(sock, "daemon", "start", "--foreground", "--registry=r:9000", "--beacon", "")
