@@ -11,7 +11,9 @@
 //	     ─► commit ─► audit log records (§9.1) ─► reply
 //
 // Files: handler.go (Handler, Handle, the pipeline), route.go (message →
-// handler), auth.go (§5.2, §5.5), nonces.go (in-memory replay cache),
+// handler), auth.go (§5.2, §5.5), sigbatch.go (the Ed25519 checks of
+// concurrent requests verified together in one batch, edbatch),
+// nonces.go (in-memory replay cache),
 // ratelimit.go (§12), authz.go (§6.1, §6.2), txn.go (transactions and audit
 // emission, §9.1, §13.2), page.go (§4.4), and one file per message domain
 // of §7: nodes.go, keys.go, attrs.go, trust.go, handshakes.go,
