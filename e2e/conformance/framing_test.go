@@ -234,9 +234,8 @@ func grep(s, sub string) string {
 // §14 item 5.
 func TestConf_5_MaxConns(t *testing.T) {
 	r := start(t, "-max-conns", "2")
-	c1, c2 := r.dial(), r.dial()
-	c1.ok(obj{"type": "beacon_list"})
-	c2.ok(obj{"type": "beacon_list"})
+	admitted(t, r)
+	admitted(t, r)
 	c3, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -339,8 +338,7 @@ func TestConf_Metrics(t *testing.T) {
 // §1 per-IP cap; §3.1 pilot_connections_rejected_total reasons.
 func TestConf_5_PerIPCap(t *testing.T) {
 	r := start(t, "-max-conns-per-ip", "1")
-	c1 := r.dial()
-	c1.ok(obj{"type": "beacon_list"})
+	c1 := admitted(t, r)
 	c2, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func TestConf_12_ReadBucketPerSigner(t *testing.T) {
 // (§14 item 69); §1 per-IP connection cap counts per source IP.
 func TestConf_69_OtherIPUnaffected(t *testing.T) {
 	r := start(t, "-max-conns-per-ip", "3")
-	c := r.dial()
+	c := admitted(t, r)
 	n := c.register(nil)
 	var reqs []obj
 	for i := 0; i < 31; i++ {
@@ -115,9 +115,8 @@ func TestConf_69_OtherIPUnaffected(t *testing.T) {
 	c2.fail(obj{"type": "set_visibility", "node_id": n.id, "public": true, "admin_token": "wrong-token-wrong-token"}, "unauthenticated", "admin token not accepted")
 	c2.ok(obj{"type": "set_visibility", "node_id": n.id, "public": true, "admin_token": adminTok})
 	// connection cap per IP: 3 from 127.0.0.1 (c + 2 more) then refused; 127.0.0.2 has its own
-	c3, c4 := r.dial(), r.dial()
-	c3.ok(obj{"type": "beacon_list"})
-	c4.ok(obj{"type": "beacon_list"})
+	admitted(t, r)
+	admitted(t, r)
 	x, err := net.Dial("tcp", r.addr)
 	if err == nil {
 		x.SetDeadline(time.Now().Add(10 * time.Second))
@@ -170,6 +169,25 @@ var (
 	labelRe  = regexp.MustCompile(`([a-z_]+)="([^"]*)"`)
 )
 
+// admitted opens a connection that the registry serves: under a small
+// -max-conns the harness's readiness probe may still count for a moment
+// after it closed, so a refused (closed) connection is retried, bounded.
+func admitted(t *testing.T, r *reg) *conn {
+	t.Helper()
+	body := []byte(`{"type":"beacon_list"}`)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c := r.dial()
+		c.writeRaw(frame(body))
+		if _, err := c.readFrame(); err == nil {
+			return c
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no connection admitted under the cap: %v", err)
+		}
+		c.c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // §3.1: "The `type` label is bounded: it is one of the message names in §7,
 // or `unknown`"; label values "from the sets above only"; histogram buckets
 // exactly as listed; "a registry that never refused a request exposes no
@@ -184,9 +202,7 @@ func TestConf_3_1_MetricLabelSets(t *testing.T) {
 		}
 	}
 	r := start(t, "-max-conns", "3")
-	c, c2, c3 := r.dial(), r.dial(), r.dial()
-	c2.ok(obj{"type": "beacon_list"})
-	c3.ok(obj{"type": "beacon_list"})
+	c, c2, c3 := admitted(t, r), admitted(t, r), admitted(t, r)
 	if x, err := net.Dial("tcp", r.addr); err == nil {
 		x.SetDeadline(time.Now().Add(5 * time.Second))
 		io.ReadAll(x)
