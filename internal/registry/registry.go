@@ -90,6 +90,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Registry, er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// §13.1 wants 0700; an existing directory keeps the mode its
+		// operator gave it, with a warning.
+		r.log.Warn("data directory is readable by other users; registry.md expects mode 0700",
+			"data_dir", cfg.DataDir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod 700 "+cfg.DataDir)
+	}
 	st, err := openStore(ctx, cfg, false, r.log)
 	if err != nil {
 		return nil, err

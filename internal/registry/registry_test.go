@@ -125,6 +125,26 @@ func TestRegistry_10_TLSFingerprintStable(t *testing.T) {
 
 // The serve path on a fresh data directory: start-up log, /healthz with the
 // seven keys, graceful stop with exit 0.
+// §13.1 data directory 0700: an existing directory open to others is
+// kept as its operator made it, with a warning that says how to fix it.
+func TestServeWarnsOnOpenDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	_, logs, stop := startServe(t, "-data-dir", dir, "-admin-token", "tok-xyz-0123456789", "-log-format", "json")
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	want := `"level":"WARN","msg":"data directory is readable by other users; registry.md expects mode 0700","data_dir":"` + dir + `","mode":"0755","fix":"chmod 700 ` + dir + `"`
+	if l := logs.String(); !strings.Contains(l, want) {
+		t.Fatalf("log lacks %s\n%s", want, l)
+	}
+}
+
 func TestServeFreshDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fresh")
 	addr, logs, stop := startServe(t, "-data-dir", dir, "-admin-token", "tok-xyz", "-beacon", "x:1", "-log-format", "json")
@@ -154,6 +174,9 @@ func TestServeFreshDataDir(t *testing.T) {
 	}
 	if strings.Contains(l, "tok-xyz") {
 		t.Fatal("admin token logged")
+	}
+	if strings.Contains(l, "readable by other users") {
+		t.Fatal("a data directory created 0700 was reported as open")
 	}
 	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("data dir: %v", err)
