@@ -6,7 +6,7 @@
 # the run (commit that file: it becomes a regression seed). Go's fuzzer can
 # also end a very short run with a bare "context deadline exceeded" when the
 # time budget expires while a worker is busy; that is not a finding, so such
-# a run is retried once and fails only if it happens again.
+# a run is retried (twice at most) and fails only if every attempt ends so.
 set -euo pipefail
 fuzztime=${1:-5s}
 cd "$(dirname "$0")/.."
@@ -21,14 +21,20 @@ for pkg in $(go list ./...); do
       continue
     fi
     echo "$out"
-    if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
-      echo "== $pkg $target: fuzzer deadline hiccup, retrying once"
+    ok=0
+    for attempt in 2 3; do
+      if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out"; then
+        break
+      fi
+      echo "== $pkg $target: fuzzer deadline hiccup, attempt $attempt"
       if out=$(run "$target" "$pkg"); then
         echo "$out" | tail -n 2
-        continue
+        ok=1
+        break
       fi
       echo "$out"
-    fi
+    done
+    [ "$ok" = 1 ] && continue
     status=1
   done
 done
