@@ -548,3 +548,25 @@ func TestIPC_KeyExpiryShownInHealthAtOnce(t *testing.T) {
 		t.Fatalf("health key_expires_at %v, want %s", h["key_expires_at"], exp)
 	}
 }
+
+// registry.md §7.4.6/§7.4.7: listing every network and the members of
+// network 0 need the global token; without one anywhere the daemon says
+// auth_required (cli.md §4.3) instead of sending a request bound to fail.
+func TestIPC_GlobalListsWithoutTokenAreAuthRequired(t *testing.T) {
+	reg := startRegistry(t)
+	a := startNode(t, reg, "")
+	ca := dialIPC(t, a.sock)
+	for _, js := range []string{`{"op":"network.list","all":true}`, `{"op":"network.members","network_id":0}`} {
+		e, ok := ca.op(js).(ipcmsg.Error)
+		if !ok || e.Code != ipcmsg.CodeAuthRequired || !strings.Contains(e.Text, "hint: ") {
+			t.Errorf("%s without a token: %#v, want auth_required with a hint", js, e)
+		}
+		withTok := strings.TrimSuffix(js, "}") + `,"admin_token":"` + testAdminToken + `"}`
+		if rep := ca.op(withTok); func() bool { _, bad := rep.(ipcmsg.Error); return bad }() {
+			t.Errorf("%s with the token: %#v", withTok, rep)
+		}
+	}
+	if n := len(a.rec.requests(t, regmsg.TypeListNetworks)) + len(a.rec.requests(t, regmsg.TypeListNodes)); n != 2 {
+		t.Errorf("%d list requests reached the registry, want the 2 with a token", n)
+	}
+}

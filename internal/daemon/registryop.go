@@ -128,6 +128,9 @@ func (c control) networkOp(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 		if err != nil {
 			return nil, err
 		}
+		if all && tok == "" {
+			return nil, needsToken("listing every network (--all)", "pilotctl network list")
+		}
 		return c.listOp(ctx, m, "networks", tok, all, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNetworks{NodeID: self, All: all, Page: p}
 		}, nil)
@@ -163,6 +166,9 @@ func (c control) networkOp(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 		n, _, err := net(true)
 		if err != nil {
 			return nil, err
+		}
+		if n == addr.Backbone && tok == "" {
+			return nil, needsToken("listing the members of network 0 (every node)", "pilotctl network members <net>")
 		}
 		out, err := c.listOp(ctx, m, "nodes", tok, n == addr.Backbone, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNodes{NodeID: self, NetworkID: n, Page: p}
@@ -302,6 +308,14 @@ func (c control) setPolicy(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 		c.d.admission.Invalidate()
 	}
 	return out, err
+}
+
+// needsToken is auth_required for an op that only the global admin token
+// may run (registry.md §7.4.6, §7.4.7; cli.md §4.3), refused before any
+// registry request when no token is available.
+func needsToken(what, instead string) error {
+	return ipc.Errorf(ipcmsg.CodeAuthRequired,
+		"%s needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN, or use %s", what, instead)
 }
 
 func (c control) createNetwork(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeID, tok string) (json.RawMessage, error) {
