@@ -445,26 +445,37 @@ func newRecvMessage(from string, b []byte) recvMessage {
 	return m
 }
 
+// openPort is the start recv and listen share: the port argument, a
+// --count of at least 1, the command's deadline and an SDK client; done
+// closes the client and ends the deadline.
+func (a *app) openPort(cmd *cobra.Command, arg string, count int) (addr.Port, context.Context, *pilot.Client, func(), error) {
+	port, err := parsePort(arg)
+	if err != nil {
+		return 0, nil, nil, nil, err
+	}
+	if count < 1 {
+		return 0, nil, nil, nil, usageErr("--count must be at least 1")
+	}
+	ctx, cancel := a.ctx(cmd, defaultTimeout)
+	cl, err := a.sdk(ctx)
+	if err != nil {
+		cancel()
+		return 0, nil, nil, nil, err
+	}
+	return port, ctx, cl, func() { cl.Close(); cancel() }, nil
+}
+
 func (a *app) recvCmd() *cobra.Command {
 	var count int
 	cmd := &cobra.Command{
 		Use: "recv <port> [--count 1]", Short: "Accept connections on a port and print one message from each",
 		Example: "  pilotctl recv 1000 --count 2 --timeout 60s", Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
-			port, err := parsePort(args[0])
+			port, ctx, cl, done, err := a.openPort(cmd, args[0], count)
 			if err != nil {
 				return err
 			}
-			if count < 1 {
-				return usageErr("--count must be at least 1")
-			}
-			ctx, cancel := a.ctx(cmd, defaultTimeout)
-			defer cancel()
-			cl, err := a.sdk(ctx)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+			defer done()
 			ln, err := cl.Listen(ctx, pilot.Network, fmt.Sprintf(":%d", port))
 			if err != nil {
 				return mapErr(err, a.socket, "recv")
@@ -545,20 +556,11 @@ func (a *app) listenCmd() *cobra.Command {
 		Use: "listen <port> [--count N]", Short: "Receive datagrams on a port and print them",
 		Example: "  pilotctl listen 5000 --count 3 --timeout 1m", Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
-			port, err := parsePort(args[0])
+			port, ctx, cl, done, err := a.openPort(cmd, args[0], count)
 			if err != nil {
 				return err
 			}
-			if count < 1 {
-				return usageErr("--count must be at least 1")
-			}
-			ctx, cancel := a.ctx(cmd, defaultTimeout)
-			defer cancel()
-			cl, err := a.sdk(ctx)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+			defer done()
 			pc, err := cl.ListenPacket(ctx, pilot.Network, fmt.Sprintf(":%d", port))
 			if err != nil {
 				return mapErr(err, a.socket, "listen")
