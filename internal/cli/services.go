@@ -73,11 +73,7 @@ func (a *app) sendFileCmd() *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd, 5*time.Minute)
 			defer cancel()
-			t, err := a.resolveTarget(ctx, nil, args[0])
-			if err != nil {
-				return err
-			}
-			cl, conn, err := a.dialTarget(ctx, t, portData)
+			t, cl, conn, err := a.openStream(ctx, args[0], portData)
 			if err != nil {
 				return err
 			}
@@ -173,11 +169,7 @@ func (a *app) sendMessageCmd() *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd, defaultTimeout)
 			defer cancel()
-			t, err := a.resolveTarget(ctx, nil, args[0])
-			if err != nil {
-				return err
-			}
-			cl, conn, err := a.dialTarget(ctx, t, portData)
+			t, cl, conn, err := a.openStream(ctx, args[0], portData)
 			if err != nil {
 				return err
 			}
@@ -224,11 +216,7 @@ func (a *app) subscribeCmd() *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd, 0)
 			defer cancel()
-			t, err := a.resolveTarget(ctx, nil, args[0])
-			if err != nil {
-				return err
-			}
-			cl, conn, err := a.dialTarget(ctx, t, portEvents)
+			_, cl, conn, err := a.openStream(ctx, args[0], portEvents)
 			if err != nil {
 				return err
 			}
@@ -300,11 +288,7 @@ func (a *app) publishCmd() *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd, defaultTimeout)
 			defer cancel()
-			t, err := a.resolveTarget(ctx, nil, args[0])
-			if err != nil {
-				return err
-			}
-			cl, conn, err := a.dialTarget(ctx, t, portEvents)
+			t, cl, conn, err := a.openStream(ctx, args[0], portEvents)
 			if err != nil {
 				return err
 			}

@@ -37,6 +37,17 @@ func (a *app) streamCommands() []*cobra.Command {
 		a.disconnectCmd(), a.listenCmd()}
 }
 
+// openStream resolves who (a node ID, address or hostname) and opens a
+// stream to its port; the caller closes the connection and the client.
+func (a *app) openStream(ctx context.Context, who string, port addr.Port) (target, *pilot.Client, *pilot.Conn, error) {
+	t, err := a.resolveTarget(ctx, nil, who)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	cl, conn, err := a.dialTarget(ctx, t, port)
+	return t, cl, conn, err
+}
+
 // dialTarget connects the SDK and opens a stream to t:port.
 func (a *app) dialTarget(ctx context.Context, t target, port addr.Port) (*pilot.Client, *pilot.Conn, error) {
 	cl, err := a.sdk(ctx)
@@ -228,11 +239,7 @@ func (a *app) benchCmd() *cobra.Command {
 			}
 			ctx, cancel := a.ctx(cmd, 120*time.Second)
 			defer cancel()
-			t, err := a.resolveTarget(ctx, nil, args[0])
-			if err != nil {
-				return err
-			}
-			cl, conn, err := a.dialTarget(ctx, t, portEcho)
+			t, cl, conn, err := a.openStream(ctx, args[0], portEcho)
 			if err != nil {
 				return err
 			}
@@ -327,11 +334,7 @@ func textOrBase64(b []byte) (s, encoding string) {
 func (a *app) exchange(cmd *cobra.Command, who string, port addr.Port, msg string) error {
 	ctx, cancel := a.ctx(cmd, defaultTimeout)
 	defer cancel()
-	t, err := a.resolveTarget(ctx, nil, who)
-	if err != nil {
-		return err
-	}
-	cl, conn, err := a.dialTarget(ctx, t, port)
+	t, cl, conn, err := a.openStream(ctx, who, port)
 	if err != nil {
 		return err
 	}
@@ -392,11 +395,7 @@ func (a *app) connectCmd() *cobra.Command {
 func (a *app) pipe(cmd *cobra.Command, who string, port addr.Port) error {
 	ctx, cancel := a.ctx(cmd, 0)
 	defer cancel()
-	t, err := a.resolveTarget(ctx, nil, who)
-	if err != nil {
-		return err
-	}
-	cl, conn, err := a.dialTarget(ctx, t, port)
+	_, cl, conn, err := a.openStream(ctx, who, port)
 	if err != nil {
 		return err
 	}
@@ -437,6 +436,12 @@ type recvMessage struct {
 	Size     int    `json:"size"`
 	Encoding string `json:"encoding,omitempty"` // "base64" when data is not UTF-8
 	raw      []byte // text mode prints the bytes as received
+}
+
+// portMessages is the data of recv and listen.
+type portMessages struct {
+	Port     uint16        `json:"port"`
+	Messages []recvMessage `json:"messages"`
 }
 
 func newRecvMessage(from string, b []byte) recvMessage {
@@ -483,10 +488,7 @@ func (a *app) recvCmd() *cobra.Command {
 			defer ln.Close()
 			stop := context.AfterFunc(ctx, func() { ln.Close() })
 			defer stop()
-			d := struct {
-				Port     uint16        `json:"port"`
-				Messages []recvMessage `json:"messages"`
-			}{Port: uint16(port), Messages: []recvMessage{}}
+			d := portMessages{Port: uint16(port), Messages: []recvMessage{}}
 			for len(d.Messages) < count {
 				conn, err := ln.Accept()
 				if err != nil {
@@ -569,10 +571,7 @@ func (a *app) listenCmd() *cobra.Command {
 			if dl, ok := ctx.Deadline(); ok {
 				pc.SetReadDeadline(dl)
 			}
-			d := struct {
-				Port     uint16        `json:"port"`
-				Messages []recvMessage `json:"messages"`
-			}{Port: uint16(port), Messages: []recvMessage{}}
+			d := portMessages{Port: uint16(port), Messages: []recvMessage{}}
 			buf := make([]byte, 65536)
 			for len(d.Messages) < count {
 				n, from, err := pc.ReadFrom(buf)
