@@ -35,22 +35,7 @@ func startDaemon(t testing.TB, mod func(*ipctest.Backend)) *daemon {
 		mod(be)
 	}
 	path := filepath.Join(dir, "pilot.sock")
-	srv, err := ipc.New(ipc.Config{SocketPath: path, Backend: be, Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.Deliver = srv.DeliverDatagram
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(testTimeout):
-			t.Error("server did not stop")
-		}
-	})
+	srv := ipctest.Serve(t, ipc.Config{SocketPath: path, Backend: be, Version: "test"}, be)
 	return &daemon{path: path, be: be, srv: srv}
 }
 

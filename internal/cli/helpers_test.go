@@ -145,22 +145,7 @@ func (h *harness) daemon(node addr.NodeID) *testDaemon {
 		return nil
 	}
 	path := filepath.Join(h.dir, itoa(uint64(node))+".sock")
-	srv, err := ipc.New(ipc.Config{SocketPath: path, Backend: be, Version: "1.5.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.Deliver = srv.DeliverDatagram
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(testTimeout):
-			t.Error("IPC server did not stop")
-		}
-	})
+	ipctest.Serve(t, ipc.Config{SocketPath: path, Backend: be, Version: "1.5.0"}, be.Backend)
 	d := &testDaemon{be: be, path: path}
 	h.daemons[node] = d
 	return d

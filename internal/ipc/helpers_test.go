@@ -2,7 +2,6 @@ package ipc_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -50,25 +49,7 @@ func startServer(t testing.TB, mod func(*ipc.Config, *ipctest.Backend)) *testSer
 	if mod != nil {
 		mod(&cfg, be)
 	}
-	srv, err := ipc.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.Deliver = srv.DeliverDatagram
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(ioTimeout):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
+	srv := ipctest.Serve(t, cfg, be)
 	return &testServer{srv: srv, be: be, path: cfg.SocketPath}
 }
 

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/ipc"
@@ -254,4 +256,32 @@ func (b *Backend) Network(_ context.Context, m ipcmsg.Network) (json.RawMessage,
 // RegistryOp implements ipc.Backend: the registry is unreachable.
 func (b *Backend) RegistryOp(_ context.Context, m ipcmsg.RegistryOp) (json.RawMessage, error) {
 	return nil, ipc.Errorf(ipcmsg.CodeUnavailable, "%s: registry unreachable", m.Op)
+}
+
+// Serve runs an IPC server with cfg until the test ends; be is the fake
+// backend behind cfg.Backend (possibly wrapped), whose looped-back
+// datagrams the server delivers. The cleanup fails the test when Run
+// returns an error or does not return within 10 s of the cancel.
+func Serve(t testing.TB, cfg ipc.Config, be *Backend) *ipc.Server {
+	t.Helper()
+	srv, err := ipc.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.Deliver = srv.DeliverDatagram
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("IPC server Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("IPC server did not stop within 10 s of the cancel")
+		}
+	})
+	return srv
 }
