@@ -139,28 +139,25 @@ func (r *reg) launch(listen string) {
 	}()
 	go func() { cmd.Wait(); close(done) }()
 	deadline := time.After(60 * time.Second)
-	poll := time.NewTicker(50 * time.Millisecond)
-	defer poll.Stop()
+	// The "registry listening" line says the registry is ready. Only when
+	// -log-level may filter it is the port probed instead: a probe
+	// connection takes a slot of -max-conns until the registry sees it
+	// close, so it is not made when the line will come.
+	var probe <-chan time.Time
+	if strings.Contains(strings.Join(r.flags, " "), "-log-level") {
+		poll := time.NewTicker(50 * time.Millisecond)
+		defer poll.Stop()
+		probe = poll.C
+	}
 	for {
 		select {
 		case a := <-ready:
 			r.addr = a
 			return
-		case <-poll.C:
-			// With -log-level error the "registry listening" line is filtered.
+		case <-probe:
 			if c, err := net.Dial("tcp", listen); err == nil {
 				c.Close()
 				r.addr = listen
-				// The listener can accept before the "registry listening"
-				// line has been read from stderr: wait for it (bounded)
-				// unless -log-level may have filtered it.
-				if !strings.Contains(strings.Join(r.flags, " "), "-log-level") {
-					select {
-					case a := <-ready:
-						r.addr = a
-					case <-time.After(5 * time.Second):
-					}
-				}
 				return
 			}
 		case <-r.done:
