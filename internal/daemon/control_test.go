@@ -556,7 +556,8 @@ func TestIPC_GlobalListsWithoutTokenAreAuthRequired(t *testing.T) {
 	reg := startRegistry(t)
 	a := startNode(t, reg, "")
 	ca := dialIPC(t, a.sock)
-	for _, js := range []string{`{"op":"network.list","all":true}`, `{"op":"network.members","network_id":0}`} {
+	for _, js := range []string{`{"op":"network.list","all":true}`, `{"op":"network.members","network_id":0}`,
+		`{"op":"network.create","name":"tok-needed","join_rule":"open"}`, `{"op":"network.audit"}`} {
 		e, ok := ca.op(js).(ipcmsg.Error)
 		if !ok || e.Code != ipcmsg.CodeAuthRequired || !strings.Contains(e.Text, "hint: ") {
 			t.Errorf("%s without a token: %#v, want auth_required with a hint", js, e)

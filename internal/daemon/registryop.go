@@ -314,8 +314,11 @@ func (c control) setPolicy(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 // may run (registry.md §7.4.6, §7.4.7; cli.md §4.3), refused before any
 // registry request when no token is available.
 func needsToken(what, instead string) error {
-	return ipc.Errorf(ipcmsg.CodeAuthRequired,
-		"%s needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN, or use %s", what, instead)
+	hint := "pass --admin-token or set PILOT_ADMIN_TOKEN"
+	if instead != "" {
+		hint += ", or use " + instead
+	}
+	return ipc.Errorf(ipcmsg.CodeAuthRequired, "%s needs an admin token\nhint: %s", what, hint)
 }
 
 func (c control) createNetwork(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeID, tok string) (json.RawMessage, error) {
@@ -336,8 +339,7 @@ func (c control) createNetwork(ctx context.Context, m ipcmsg.RegistryOp, self ad
 		return nil, err
 	}
 	if tok == "" {
-		return nil, ipc.Errorf(ipcmsg.CodeAuthRequired,
-			"network create needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN")
+		return nil, needsToken("network create", "")
 	}
 	out, err := c.lp(ctx, tok, true, func() regmsg.Request {
 		return &regmsg.CreateNetwork{NodeID: self, Name: name, JoinRule: rule, Token: join, NetworkAdminToken: netTok}
@@ -370,8 +372,7 @@ func (c control) audit(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeI
 	}
 	if !hasNet && tok == "" {
 		// cli.md §4.10: audit without <net> needs an admin token.
-		return nil, ipc.Errorf(ipcmsg.CodeAuthRequired,
-			"the registry-wide audit log needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN, or name a network: pilotctl network audit <net>")
+		return nil, needsToken("the registry-wide audit log", "pilotctl network audit <net>")
 	}
 	build := func(p regmsg.Page) regmsg.Request {
 		r := &regmsg.GetAuditLog{NodeID: self, Action: action, Page: p}
