@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -150,9 +151,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.eng.Read(p)
 	if n > 0 {
 		nt := c.pumpLocked(time.Now()) // a window update may be due
-		c.mu.Unlock()
-		c.after(nt &^ nReadable)
-		c.wake()
+		c.unlockAfter(nt &^ nReadable)
 		return n, nil
 	}
 	defer c.mu.Unlock()
@@ -180,9 +179,12 @@ func (c *conn) Send(data []byte) error {
 		c.pendN += len(data)
 	}
 	n := c.pumpLocked(time.Now())
-	c.mu.Unlock()
-	c.after(n)
-	c.wake()
+	if k := len(c.pend); k > 0 && len(data) > 0 {
+		// data is the last entry; what the engine has not taken yet is
+		// copied, since the caller reuses its buffer (ipc.Conn.Send).
+		c.pend[k-1] = bytes.Clone(c.pend[k-1])
+	}
+	c.unlockAfter(n)
 	return nil
 }
 
@@ -197,10 +199,7 @@ func (c *conn) Unsent() int {
 func (c *conn) SetNagle(on bool) bool {
 	c.mu.Lock()
 	c.eng.SetNagle(on)
-	n := c.pumpLocked(time.Now())
-	c.mu.Unlock()
-	c.after(n)
-	c.wake()
+	c.unlockAfter(c.pumpLocked(time.Now()))
 	return on
 }
 
@@ -213,10 +212,7 @@ func (c *conn) Close() {
 		return
 	}
 	c.closeReq = true
-	n := c.pumpLocked(time.Now())
-	c.mu.Unlock()
-	c.after(n)
-	c.wake()
+	c.unlockAfter(c.pumpLocked(time.Now()))
 }
 
 // Stats are the data plane's figures for IPC Info (ipc.md §6).

@@ -31,28 +31,24 @@ func (c *conn) start() {
 	go c.run()
 }
 
-// run drives the engine: mailbox packets, timer ticks and kicks from
-// application calls (which already ran the engine inline).
+// run drives the engine: mailbox packets and timer ticks. Application
+// calls and the inline packet path run the engine themselves and re-arm
+// the timer under conn.mu (settleLocked), so they never need to wake this
+// goroutine: a wake-up costs two thread switches, which on a virtual
+// machine cost more than the engine call itself. The goroutine is kicked
+// only when the connection finished and it must exit.
 func (c *conn) run() {
 	defer c.dp.wg.Done()
 	defer close(c.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	defer c.timer.Stop()
 	for {
 		c.mu.Lock()
 		if c.finished {
 			c.mu.Unlock()
 			return
 		}
-		dl := c.eng.NextDeadline()
-		c.armed = dl
+		c.settleLocked()
 		c.mu.Unlock()
-		timer.Stop()
-		var tc <-chan time.Time
-		if !dl.IsZero() {
-			timer.Reset(time.Until(dl))
-			tc = timer.C
-		}
 		select {
 		case p := <-c.mbox:
 			c.handle(p)
@@ -66,8 +62,9 @@ func (c *conn) run() {
 				break
 			}
 		case <-c.kick:
-		case <-tc:
+		case <-c.timer.C:
 			c.mu.Lock()
+			c.armed = time.Time{} // fired: settleLocked re-arms
 			now := time.Now()
 			c.eng.Tick(now)
 			n := c.pumpLocked(now)
@@ -88,6 +85,34 @@ func (c *conn) run() {
 			c.after(nReadable)
 			return
 		}
+	}
+}
+
+// settleLocked ends an engine call (c.mu held): it arms the timer when the
+// engine's next deadline is earlier than the armed one, or when none is
+// armed. A later deadline leaves the timer alone; it fires early and the
+// goroutine's Tick does nothing but re-arm. It reports whether the
+// connection finished, so that the caller kicks the goroutine out.
+func (c *conn) settleLocked() (finished bool) {
+	if c.finished {
+		return true
+	}
+	dl := c.eng.NextDeadline()
+	if !dl.IsZero() && (c.armed.IsZero() || dl.Before(c.armed)) {
+		c.armed = dl
+		c.timer.Reset(time.Until(dl))
+	}
+	return false
+}
+
+// unlockAfter releases c.mu after an engine call made outside the
+// goroutine, with the timer settled, and reports n.
+func (c *conn) unlockAfter(n notify) {
+	kick := c.settleLocked()
+	c.mu.Unlock()
+	c.after(n)
+	if kick {
+		c.wake()
 	}
 }
 
@@ -116,9 +141,7 @@ func (c *conn) enqueue(p *packet.Packet) bool {
 // handleInline runs the engine for p on the caller's goroutine (the
 // tunnel's socket reader) when nothing is queued before it and the
 // connection is not busy, sparing the copy of p and a goroutine hand-off
-// per packet. It reports false when p must go through the mailbox. The
-// goroutine is woken only when its timer must fire earlier or it must
-// exit.
+// per packet. It reports false when p must go through the mailbox.
 func (c *conn) handleInline(p *packet.Packet) bool {
 	if c.queued.Load() != 0 || !c.mu.TryLock() {
 		return false
@@ -133,18 +156,11 @@ func (c *conn) handleInline(p *packet.Packet) bool {
 	}
 	now := time.Now()
 	c.eng.Handle(p, now)
-	n := c.pumpLocked(now)
-	dl := c.eng.NextDeadline()
-	kick := c.finished || (!dl.IsZero() && (c.armed.IsZero() || dl.Before(c.armed)))
-	c.mu.Unlock()
-	c.after(n)
-	if kick {
-		c.wake()
-	}
+	c.unlockAfter(c.pumpLocked(now))
 	return true
 }
 
-// wake tells the goroutine that an application call changed the engine.
+// wake tells the goroutine to look at the connection again (it finished).
 func (c *conn) wake() {
 	select {
 	case c.kick <- struct{}{}:
@@ -304,12 +320,8 @@ func (c *conn) abort(r ipcmsg.CloseReason) {
 	if c.override == 0 {
 		c.override = r
 	}
-	now := time.Now()
 	c.eng.Abort()
-	n := c.pumpLocked(now)
-	c.mu.Unlock()
-	c.after(n)
-	c.wake()
+	c.unlockAfter(c.pumpLocked(time.Now()))
 }
 
 // emitConn emits a conn.* webhook (services.md §8.3).

@@ -31,7 +31,7 @@ type conn struct {
 	dialer bool
 
 	mbox     chan *packet.Packet // inbound packets, bounded
-	kick     chan struct{}       // cap 1: an application call changed the engine
+	kick     chan struct{}       // cap 1: the connection finished, the goroutine must exit
 	done     chan struct{}       // closed when the goroutine exits
 	estab    chan struct{}       // closed on ESTABLISHED or CLOSED (dialer wait)
 	rcvSig   chan struct{}       // cap 1: readable / end of stream (net.Conn)
@@ -58,8 +58,9 @@ type conn struct {
 	suspected bool
 	synHinted bool
 	out       []packet.Packet
-	armed     time.Time // deadline the goroutine's timer is set for (zero: none)
-	sendErr   error     // first Transport error (a dial's SYN)
+	timer     *time.Timer // the goroutine's engine timer, re-armed under mu by whoever ran the engine
+	armed     time.Time   // deadline timer is set for (zero: none, or it fired)
+	sendErr   error       // first Transport error (a dial's SYN)
 	estabOpen bool
 }
 
@@ -90,7 +91,9 @@ func (dp *DataPlane) newConnLocked(key tupleKey, local, remote addr.Addr, eng *s
 		wrSig:    make(chan struct{}, 1),
 		stateSig: make(chan struct{}, 1),
 		reason:   stream.ReasonNone,
+		timer:    time.NewTimer(time.Hour),
 	}
+	c.timer.Stop()
 	c.id = dp.allocIDLocked()
 	c.state.Store(int32(eng.State()))
 	if !dialer {

@@ -29,7 +29,7 @@
 // packets on (local port, peer node, peer port) — networks are ignored
 // (§1.5). When nothing is queued for the connection and its mutex is free,
 // the reader runs the engine itself (handleInline: no copy, no goroutine
-// hand-off, the goroutine is woken only if its timer must fire earlier);
+// hand-off);
 // otherwise it copies the packet into the connection's bounded mailbox,
 // keeping the arrival order; a full mailbox drops the packet, which the
 // stream engine recovers like any loss. SYNs and datagrams that need an admission
@@ -42,9 +42,11 @@
 // stream.Conn with mailbox packets and timer ticks, calls Output after
 // every Handle, Tick, Write, Read and Close, and reports events (dial
 // complete, readable, writable, end of stream) to the IPC sink or the
-// net.Conn adapter. Application calls (Send, Read, Close) run the engine
-// inline under the connection's mutex and wake the goroutine so it re-arms
-// its timer.
+// net.Conn adapter. Application calls (Send, Read, Close) and the inline
+// packet path run the engine under the connection's mutex and re-arm the
+// goroutine's timer themselves when the engine's next deadline moved
+// earlier (settleLocked); the goroutine is woken only to exit. Waking it
+// after every call cost two thread switches per packet.
 //
 // # Locks
 //

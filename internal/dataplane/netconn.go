@@ -169,10 +169,7 @@ func (n *netConn) Read(b []byte) (int, error) {
 		c.mu.Lock()
 		r, err := c.eng.Read(b)
 		if r > 0 {
-			nt := c.pumpLocked(time.Now())
-			c.mu.Unlock()
-			c.after(nt &^ nReadable)
-			c.wake()
+			c.unlockAfter(c.pumpLocked(time.Now()) &^ nReadable)
 			return r, nil
 		}
 		if err != nil {
@@ -220,10 +217,7 @@ func (n *netConn) Write(b []byte) (int, error) {
 			return total, io.ErrClosedPipe
 		}
 		total += w
-		nt := c.pumpLocked(time.Now())
-		c.mu.Unlock()
-		c.after(nt)
-		c.wake()
+		c.unlockAfter(c.pumpLocked(time.Now()))
 		if total == len(b) {
 			return total, nil
 		}

@@ -147,10 +147,7 @@ func (c *conn) retire() {
 	c.mu.Lock()
 	if !c.finished {
 		c.eng.Abort() // TIME_WAIT: reaped without an RST
-		n := c.pumpLocked(time.Now())
-		c.mu.Unlock()
-		c.after(n)
-		c.wake()
+		c.unlockAfter(c.pumpLocked(time.Now()))
 		return
 	}
 	c.mu.Unlock()
@@ -166,10 +163,7 @@ func (c *conn) replaceBySYN(syn *packet.Packet) {
 		if c.eng.State() != stream.StateClosed {
 			c.eng.Abort()
 		}
-		n := c.pumpLocked(now)
-		c.mu.Unlock()
-		c.after(n)
-		c.wake()
+		c.unlockAfter(c.pumpLocked(now))
 		return
 	}
 	c.mu.Unlock()

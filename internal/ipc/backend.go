@@ -107,7 +107,8 @@ type Conn interface {
 	// that is how a client that stops reading slows its peers (ipc.md §3.3).
 	Read(p []byte) (int, error)
 	// Send queues data without waiting for the peer's window (ipc.md §3.1
-	// rule 4); the backend owns data after the call. Errors:
+	// rule 4). It does not keep data after it returns: the caller may
+	// reuse the buffer (the server reads Sends into one). Errors:
 	// `send: connection not established` or `send: connection closed`
 	// (code 7).
 	Send(data []byte) error

@@ -123,11 +123,15 @@ func (c *client) stop() {
 // must still send before closing (ipc.md §2).
 func (c *client) readLoop() (drain bool) {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	// Sends are read into scratch: the inline path (sendInline) hands the
+	// data to the stream engine, which copies it, and any other path
+	// copies it first (dispatch), so one buffer serves them all.
+	scratch := make([]byte, 0, scratchFrame)
 	for {
 		if !c.waitReadable() {
 			return false
 		}
-		msg, err := ipcmsg.ReadFrameBuffered(br)
+		msg, borrowed, err := ipcmsg.ReadFrameReusing(br, scratch)
 		var tooLarge *ipcmsg.FrameTooLargeError
 		if errors.As(err, &tooLarge) {
 			c.pushSlot(outMsg{msg: tooLarge.Reply(), closeAfter: true})
@@ -139,9 +143,13 @@ func (c *client) readLoop() (drain bool) {
 		if len(msg) == 0 {
 			continue // length 0 is ignored
 		}
-		c.handle(msg)
+		c.handle(msg, borrowed)
 	}
 }
+
+// scratchFrame bounds the Send frames readLoop reads into its reusable
+// buffer: the SDK's 256 KiB chunks (ipc.md §11) with their headers.
+const scratchFrame = 256<<10 + 64
 
 // waitReadable blocks while the client exceeds its unsent-data budget or
 // its unanswered legacy requests (ipc.md §3.1 rule 4). It returns false

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
@@ -58,8 +59,9 @@ func (c *client) chain(key serialKey) (prev <-chan struct{}, done func()) {
 }
 
 // handle decodes one request and starts it. It runs on readLoop, so the
-// order of slots and chains is the arrival order.
-func (c *client) handle(msg []byte) {
+// order of slots and chains is the arrival order. borrowed means msg is
+// readLoop's reusable buffer (a Send): nothing may keep it past the call.
+func (c *client) handle(msg []byte, borrowed bool) {
 	req, err := ipcmsg.DecodeRequest(msg)
 	if err != nil {
 		var te *ipcmsg.TaggedError
@@ -86,10 +88,10 @@ func (c *client) handle(msg []byte) {
 		}
 		if c.admitTag(r.Tag) {
 			tag := r.Tag
-			c.dispatch(r.Inner, &tag)
+			c.dispatch(own(r.Inner, borrowed), &tag)
 		}
 	default:
-		c.dispatch(req, nil)
+		c.dispatch(own(req, borrowed), nil)
 	}
 }
 
@@ -134,12 +136,35 @@ func (c *client) helloReply(h ipcmsg.Hello) ipcmsg.Reply {
 	return ipcmsg.HelloOK{Body: body}
 }
 
+// own returns req ready for dispatch. When msg was borrowed, a Send that
+// sendInline cannot run at once is copied out of the buffer; the wrapper
+// marks it so that dispatch tries the inline path on the borrowed bytes
+// first. Only Sends are ever read into the borrowed buffer.
+func own(req ipcmsg.Request, borrowed bool) ipcmsg.Request {
+	if s, ok := req.(ipcmsg.Send); ok && borrowed {
+		return borrowedSend{s}
+	}
+	return req
+}
+
+// borrowedSend is a Send whose data aliases readLoop's buffer.
+type borrowedSend struct{ ipcmsg.Send }
+
 // dispatch starts one request on its own executor goroutine. Legacy
 // requests get a reply slot now, in arrival order; tagged ones reply when
 // done. Requests on the same connection or port run in arrival order.
 func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag) {
-	if r, ok := req.(ipcmsg.Send); ok && c.sendInline(r, tag) {
-		return
+	switch r := req.(type) {
+	case borrowedSend:
+		if c.sendInline(r.Send, tag) {
+			return
+		}
+		r.Data = bytes.Clone(r.Data)
+		req = r.Send
+	case ipcmsg.Send:
+		if c.sendInline(r, tag) {
+			return
+		}
 	}
 	var prev <-chan struct{}
 	var done func()

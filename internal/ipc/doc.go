@@ -27,6 +27,11 @@
 // returned by Read after the last byte) produces the unsolicited
 // ConnClosed/CloseOK, so both §3.2 order guarantees hold by construction.
 //
+// readLoop reads every Send frame into one reused buffer
+// (ipcmsg.ReadFrameReusing): the inline path hands the bytes to Conn.Send,
+// which does not keep them, and a Send that must wait for an executor is
+// copied first. Bulk data thus costs no allocation per frame.
+//
 // Datagram routing lives here because the server knows the bindings: the
 // daemon hands every inbound datagram for a client port to
 // Server.DeliverDatagram.

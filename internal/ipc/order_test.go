@@ -115,19 +115,26 @@ func TestIPC_TaggedRules(t *testing.T) {
 	}
 }
 
+// heldTaggedConn dials port 80 of a listener l from a tagged client c and
+// holds the connection's send buffer full: Sends on dc wait for Hold(0).
+func heldTaggedConn(t *testing.T) (l, c *rawClient, dc ipcmsg.ConnID, conn *ipctest.Conn) {
+	ts := startServer(t, nil)
+	l, c = ts.dial(t), ts.dial(t)
+	l.bind(80)
+	c.hello(ipcmsg.FeatureTagged)
+	c.send(ipcmsg.Tagged{Tag: 1, Inner: ipcmsg.Dial{Addr: ourNode, Port: 80}})
+	dc = c.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK).Conn
+	l.recv() // Accept
+	conn = ts.be.Conn(dc)
+	conn.Hold(ipc.DefaultSendBuffer)
+	return l, c, dc, conn
+}
+
 // TestIPC_TaggedSendOKWaitsForSendBuffer: the OK of a tagged Send is held
 // while the connection's untransmitted data is at or above the send buffer,
 // without delaying other requests (ipc.md §10.3).
 func TestIPC_TaggedSendOKWaitsForSendBuffer(t *testing.T) {
-	ts := startServer(t, nil)
-	l, c := ts.dial(t), ts.dial(t)
-	l.bind(80)
-	c.hello(ipcmsg.FeatureTagged)
-	c.send(ipcmsg.Tagged{Tag: 1, Inner: ipcmsg.Dial{Addr: ourNode, Port: 80}})
-	dc := c.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK).Conn
-	l.recv() // Accept
-	conn := ts.be.Conn(dc)
-	conn.Hold(ipc.DefaultSendBuffer)
+	l, c, dc, conn := heldTaggedConn(t)
 	c.send(ipcmsg.Tagged{Tag: 2, Inner: ipcmsg.Send{Conn: dc, Data: []byte("x")}}, ipcmsg.Tagged{Tag: 3, Inner: ipcmsg.Info{}})
 	if r := c.recv().(ipcmsg.TaggedReply); r.Tag != 3 {
 		t.Fatalf("got reply for tag %d first, want the Info (3)", r.Tag)
@@ -138,6 +145,34 @@ func TestIPC_TaggedSendOKWaitsForSendBuffer(t *testing.T) {
 	}
 	if r := l.recv().(ipcmsg.Recv); string(r.Data) != "x" {
 		t.Fatalf("peer got %q", r.Data)
+	}
+}
+
+// TestIPC_QueuedSendsKeepTheirData: Sends are read into one reused buffer;
+// those that cannot run at once (held by the send buffer, or queued behind
+// an earlier Send of their connection) run later on their own copy, so
+// the bytes of later frames never leak into them.
+func TestIPC_QueuedSendsKeepTheirData(t *testing.T) {
+	l, c, dc, conn := heldTaggedConn(t)
+	c.send(ipcmsg.Tagged{Tag: 2, Inner: ipcmsg.Send{Conn: dc, Data: []byte("AAAA")}},
+		ipcmsg.Tagged{Tag: 3, Inner: ipcmsg.Send{Conn: dc, Data: []byte("BBBB")}},
+		ipcmsg.Tagged{Tag: 4, Inner: ipcmsg.Send{Conn: dc, Data: []byte("CCCC")}},
+		ipcmsg.Tagged{Tag: 5, Inner: ipcmsg.Info{}})
+	if r := c.recv().(ipcmsg.TaggedReply); r.Tag != 5 { // every frame has been read
+		t.Fatalf("got reply for tag %d first, want the Info (5)", r.Tag)
+	}
+	conn.Hold(0)
+	for range 3 {
+		if r := c.recv().(ipcmsg.TaggedReply); r.Inner != (ipcmsg.OK{}) {
+			t.Fatalf("Send reply %+v", r)
+		}
+	}
+	var got []byte
+	for len(got) < 12 {
+		got = append(got, l.recv().(ipcmsg.Recv).Data...)
+	}
+	if string(got) != "AAAABBBBCCCC" {
+		t.Fatalf("peer got %q, want AAAABBBBCCCC", got)
 	}
 }
 
