@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/pilot-go/pilot/internal/daemon"
@@ -40,6 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case cfg.ShowVersion:
 		fmt.Fprintf(stdout, "pilot-daemon %s\n", daemon.Version)
 		return 0
+	}
+	if cfg.Procs > 0 {
+		runtime.GOMAXPROCS(cfg.Procs) // -procs: see docs/OPERATIONS.md
 	}
 	log := daemon.NewLogger(cfg, stderr)
 	if opts.Logger == nil {

@@ -25,6 +25,8 @@ const (
 	EnvHome          = "PILOT_HOME"
 	EnvAdminToken    = "PILOT_ADMIN_TOKEN"
 	EnvWebhookSecret = "PILOT_WEBHOOK_SECRET"
+	// EnvProcs is the Go runtime's own variable; it stands for -procs.
+	EnvProcs = "GOMAXPROCS"
 )
 
 // Config is the daemon's configuration: every flag of cli.md §3.1, with the
@@ -78,6 +80,7 @@ type Config struct {
 	NoTaskSubmit    bool
 
 	// Program.
+	Procs       int // GOMAXPROCS to set; 0 keeps the runtime's choice
 	LogFormat   string
 	LogLevel    string
 	ShowVersion bool
@@ -104,6 +107,7 @@ var envFlags = map[string]string{
 	"state-dir":      EnvHome,
 	"admin-token":    EnvAdminToken,
 	"webhook-secret": EnvWebhookSecret,
+	"procs":          EnvProcs,
 }
 
 // newFlagSet declares every flag of cli.md §3.1 on c and r.
@@ -152,6 +156,7 @@ func newFlagSet(c *Config, r *rawFlags, out io.Writer) *flag.FlagSet {
 	boolean(&c.HandshakeCompat, "handshake-compat", true, "accept original-format trust handshakes from peers without handshake-v2")
 	boolean(&c.TrustAutoApprove, "trust-auto-approve", false, "approve every incoming trust handshake request")
 	str(&c.Metrics, "metrics", "", "`address` serving Prometheus /metrics")
+	integer(&c.Procs, "procs", 1, "OS threads running Go code at once (GOMAXPROCS, env "+EnvProcs+"); 0 = one per CPU")
 	str(&c.LogFormat, "log-format", "text", "log format: text or json")
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&r.config, "config", "", "JSON config `file` whose keys are flag names")
@@ -306,6 +311,7 @@ func (c *Config) validate() error {
 		{c.LogFormat == "text" || c.LogFormat == "json", "log-format", "want text or json"},
 		{validLevel(c.LogLevel), "log-level", "want debug, info, warn or error"},
 		{c.Socket != "", "socket", "must not be empty"},
+		{c.Procs >= 0 && c.Procs <= 1024, "procs", "must be between 0 and 1024"},
 	}
 	for _, ck := range checks {
 		if !ck.ok {

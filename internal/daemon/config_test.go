@@ -63,6 +63,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"log-format", c.LogFormat, "text"},
 		{"log-level", c.LogLevel, "info"},
 		{"networks", len(c.Networks), 0},
+		{"procs", c.Procs, 1},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -119,6 +120,42 @@ func TestConfigPrecedence(t *testing.T) {
 	if c.Socket != "/flag.sock" || c.StateDir != "/flag-state" || c.AdminToken != "flag-tok" ||
 		c.WebhookSecret != "flag-sec" || c.Hostname != "flag" || c.MSS != 512 {
 		t.Errorf("flags do not win: %+v", c)
+	}
+}
+
+// -procs: flag > $GOMAXPROCS (the Go runtime's own variable) > config file
+// > 1; 0 keeps the runtime's choice; out of range is a usage error.
+func TestConfigProcs(t *testing.T) {
+	file := writeFile(t, `{"procs": 3}`)
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{[]string{"-config", file}, nil, 3},
+		{[]string{"-config", file}, map[string]string{"GOMAXPROCS": "2"}, 2},
+		{[]string{"-config", file, "-procs", "0"}, map[string]string{"GOMAXPROCS": "2"}, 0},
+		{nil, map[string]string{"GOMAXPROCS": "4"}, 4},
+	}
+	for _, tc := range cases {
+		c, err := Parse(tc.args, envOf(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.args, tc.env, err)
+		}
+		if c.Procs != tc.want {
+			t.Errorf("%v %v: procs %d, want %d", tc.args, tc.env, c.Procs, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"-procs", "-1"}, {"-procs", "1025"}} {
+		_, err := Parse(args, envOf(nil), io.Discard)
+		var ue *UsageError
+		if !errors.As(err, &ue) || ue.Msg != "-procs: must be between 0 and 1024" {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	_, err := Parse(nil, envOf(map[string]string{"GOMAXPROCS": "many"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "$GOMAXPROCS") {
+		t.Errorf("bad $GOMAXPROCS: %v", err)
 	}
 }
 
