@@ -136,6 +136,32 @@ func TestCLI_Bench(t *testing.T) {
 	h.run(owner, "--json", "bench", "686", "0").failJSON(t, "invalid_argument", 2)
 }
 
+// An echo that differs in one byte fails bench with that byte's offset
+// (the chunked comparison must still name the exact byte).
+func TestCLI_BenchReportsFirstMismatch(t *testing.T) {
+	const bad = 3<<16 + 1234 // inside the fourth 64 KiB chunk
+	h := newHarness(t)
+	h.serve(h.daemon(owner), portEcho, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 32<<10)
+		var off int
+		for {
+			n, err := c.Read(buf)
+			if i := bad - off; i >= 0 && i < n {
+				buf[i] ^= 0xFF
+			}
+			off += n
+			if _, werr := c.Write(buf[:n]); werr != nil || err != nil {
+				return
+			}
+		}
+	})
+	e := h.run(owner, "--json", "bench", "686", "1").failJSON(t, "internal", 1)
+	if want := "echo mismatch at byte 197842"; e.Message != want {
+		t.Errorf("bench on a corrupting echo: %q, want %q", e.Message, want)
+	}
+}
+
 // cli.md §5 item 16: progress only on a terminal and without --json.
 func TestCLI_C16_ProgressOnlyOnTerminal(t *testing.T) {
 	h := newHarness(t)
