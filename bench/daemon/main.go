@@ -5,7 +5,8 @@
 //	fresh daemons c1..cN (members of one network)  ┘ started by this program
 //
 //	bulk      pilotctl --json bench b SIZE          MiB/s, CPU s/GiB (both daemons, /proc/<pid>/stat)
-//	tcp       loopback TCP echo of the same size    MiB/s (the ceiling on this machine)
+//	tcp       loopback TCP echo of the same size    MiB/s (the reference: io.Copy, spliced by the kernel)
+//	          bulk and tcp alternate three times; the table gives medians and ranges
 //	ping      pilotctl --json ping b --count N      p50/p99 RTT (each probe dials a stream; tunnel up),
 //	          then the same probe through the SDK split into dial and echo, and the
 //	          machine's floor: a bare UDP round trip between two processes (floor.go)
@@ -40,6 +41,10 @@ import (
 )
 
 const adminToken = "daemon-bench-admin-token-0123456789"
+
+// bulkRuns is how many pilotctl bench and TCP echo runs the table's
+// medians come from.
+const bulkRuns = 3
 
 type options struct {
 	bin     string
@@ -254,18 +259,27 @@ func run(ctx context.Context, o options) error {
 	if _, err := b.ctl(ctx, na, "bench", bID, "1"); err != nil { // warm-up
 		return err
 	}
-	cpu0 := cpuSecs(na.p) + cpuSecs(nb.p)
-	res, err := b.ctl(ctx, na, "bench", bID, strconv.Itoa(o.mb), "--timeout", "200s")
-	if err != nil {
-		return err
+	// Bulk and TCP alternate, bulkRuns times each: the machine's speed
+	// drifts within a minute, so the table gives medians and ranges.
+	var bulk, tcp []float64
+	var cpu, gib float64
+	for range bulkRuns {
+		cpu0 := cpuSecs(na.p) + cpuSecs(nb.p)
+		res, err := b.ctl(ctx, na, "bench", bID, strconv.Itoa(o.mb), "--timeout", "200s")
+		if err != nil {
+			return err
+		}
+		cpu += cpuSecs(na.p) + cpuSecs(nb.p) - cpu0
+		bulk = append(bulk, num(res["mib_per_s"]))
+		gib += num(res["bytes"]) / (1 << 30)
+		t, err := tcpEcho(int64(o.mb) << 20)
+		if err != nil {
+			return err
+		}
+		tcp = append(tcp, t)
 	}
-	cpu := cpuSecs(na.p) + cpuSecs(nb.p) - cpu0
-	bulkMiBs := num(res["mib_per_s"])
-	gib := num(res["bytes"]) / (1 << 30)
-	tcpMiBs, err := tcpEcho(int64(o.mb) << 20)
-	if err != nil {
-		return err
-	}
+	slices.Sort(bulk)
+	slices.Sort(tcp)
 
 	// Ping RTT over an established tunnel.
 	// The interval keeps the probes' SYNs under the receiver's per-source
@@ -349,9 +363,11 @@ func run(ctx context.Context, o options) error {
 		runtime.NumCPU(), load0, loadavg())
 	fmt.Printf("%-46s %s\n", "measurement", "value")
 	row := func(k, v string, a ...any) { fmt.Printf("%-46s %s\n", k, fmt.Sprintf(v, a...)) }
-	row(fmt.Sprintf("bulk echo, encrypted, %d MiB (pilotctl bench)", o.mb), "%.1f MiB/s", bulkMiBs)
+	row(fmt.Sprintf("bulk echo, encrypted, %d MiB (pilotctl bench)", o.mb), "median %.1f MiB/s of %d runs (%.1f–%.1f)",
+		pct(bulk, 50), len(bulk), bulk[0], bulk[len(bulk)-1])
 	row("  CPU, both daemons, per GiB echoed", "%.2f s/GiB (%.2f s total)", cpu/gib, cpu)
-	row(fmt.Sprintf("loopback TCP echo, %d MiB (same run)", o.mb), "%.1f MiB/s", tcpMiBs)
+	row(fmt.Sprintf("loopback TCP echo, %d MiB (between them)", o.mb), "median %.1f MiB/s (%.1f–%.1f); bulk/TCP %.0f %%",
+		pct(tcp, 50), tcp[0], tcp[len(tcp)-1], 100*pct(bulk, 50)/pct(tcp, 50))
 	row(fmt.Sprintf("ping RTT, %d probes, stream dial included", len(rtts)), "p50 %.2f ms, p99 %.2f ms", pct(rtts, 50), pct(rtts, 99))
 	row("  of which dial (SDK, same spacing)", "p50 %.2f ms; then write → echo p50 %.2f ms", pct(splitDial, 50), pct(splitEcho, 50))
 	row("  floor: bare UDP echo, 2 processes", "p50 %.2f ms, p99 %.2f ms per round trip, same spacing (a probe makes 4)", pct(floor, 50), pct(floor, 99))
