@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/pilot-go/pilot/addr"
+	"github.com/pilot-go/pilot/internal/rawsock"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 )
 
@@ -43,9 +46,10 @@ func WithClientName(name string) Option { return func(o *options) { o.name = nam
 type Client struct {
 	// set once in Connect
 	nc     net.Conn
-	tagged bool      // tagged mode negotiated (ipc.md §10.3)
-	legacy bool      // the daemon is an original one: no 0x40–0x4F commands
-	local  addr.Addr // our node's address from HelloOK (unspecified in legacy mode)
+	rw     io.ReadWriter // nc, read and written with raw system calls where the platform has them
+	tagged bool          // tagged mode negotiated (ipc.md §10.3)
+	legacy bool          // the daemon is an original one: no 0x40–0x4F commands
+	local  addr.Addr     // our node's address from HelloOK (unspecified in legacy mode)
 	done   chan struct{}
 	wg     sync.WaitGroup
 
@@ -109,8 +113,14 @@ func Connect(ctx context.Context, opts ...Option) (*Client, error) {
 
 // newClient starts the reader on nc.
 func newClient(nc net.Conn) *Client {
+	var rw io.ReadWriter = nc
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := rawsock.NewStream(sc); err == nil {
+			rw = raw
+		}
+	}
 	c := &Client{
-		nc: nc, done: make(chan struct{}),
+		nc: nc, rw: rw, done: make(chan struct{}),
 		pending: make(map[ipcmsg.Tag]*call), conns: make(map[ipcmsg.ConnID]*Conn),
 		closing: make(map[ipcmsg.ConnID]struct{}), early: make(map[ipcmsg.ConnID]*earlyData),
 		listeners: make(map[addr.Port]*Listener), packets: make(map[addr.Port]*PacketConn),
@@ -185,7 +195,7 @@ func (c *Client) write(m ipcmsg.Message) error {
 
 func (c *Client) writeLocked(m ipcmsg.Message) error {
 	c.wbuf = ipcmsg.AppendFrame(c.wbuf[:0], m)
-	if _, err := c.nc.Write(c.wbuf); err != nil {
+	if _, err := c.rw.Write(c.wbuf); err != nil {
 		c.fail(fmt.Errorf("pilot: daemon connection: %w", err))
 		return c.closedErr()
 	}

@@ -12,7 +12,7 @@ import (
 // consumer: data goes to per-connection buffers, so a slow reader of one
 // connection never delays the others (ipc.md §11 rule 3).
 func (c *Client) readLoop() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.rw, 64<<10)
 	for {
 		msg, err := ipcmsg.ReadFrameBuffered(br)
 		if err != nil {

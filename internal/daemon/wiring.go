@@ -11,6 +11,7 @@ import (
 	"github.com/pilot-go/pilot/internal/identity"
 	"github.com/pilot-go/pilot/internal/ipc"
 	"github.com/pilot-go/pilot/internal/netsim"
+	"github.com/pilot-go/pilot/internal/rawsock"
 	"github.com/pilot-go/pilot/internal/stream"
 	"github.com/pilot-go/pilot/internal/tunnel"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
@@ -65,6 +66,9 @@ func (d *Daemon) buildDataPlane(id *identity.Identity) error {
 	}
 	keys := registryKeys{d.client}
 	var conn netsim.PacketConn = d.udp
+	if r, err := rawsock.NewUDP(d.udp); err == nil {
+		conn = r
+	}
 	if d.opts.WrapConn != nil {
 		conn = d.opts.WrapConn(d.udp) // test-only hook (Options.WrapConn)
 	}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pilot-go/pilot/addr"
+	"github.com/pilot-go/pilot/internal/rawsock"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 )
 
@@ -19,6 +21,7 @@ type client struct {
 	// set once in newClient
 	s      *Server
 	nc     *net.UnixConn
+	rw     io.ReadWriter   // nc, read and written with raw system calls where the platform has them (rawsock)
 	ctx    context.Context // cancelled when the client goes away
 	cancel context.CancelFunc
 	wake   chan struct{} // cap 1: work for writeLoop
@@ -75,8 +78,12 @@ type connEntry struct {
 
 func newClient(s *Server, nc *net.UnixConn) *client {
 	ctx, cancel := context.WithCancel(s.ctx)
+	var rw io.ReadWriter = nc
+	if raw, err := rawsock.NewStream(nc); err == nil {
+		rw = raw
+	}
 	return &client{
-		s: s, nc: nc, ctx: ctx, cancel: cancel,
+		s: s, nc: nc, rw: rw, ctx: ctx, cancel: cancel,
 		wake:       make(chan struct{}, 1),
 		conns:      make(map[ipcmsg.ConnID]*connEntry),
 		bound:      make(map[addr.Port]struct{}),
@@ -122,7 +129,7 @@ func (c *client) stop() {
 // returns true when it stopped on an oversized frame whose Error the writer
 // must still send before closing (ipc.md §2).
 func (c *client) readLoop() (drain bool) {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.rw, 64<<10)
 	// Sends are read into scratch: the inline path (sendInline) hands the
 	// data to the stream engine, which copies it, and any other path
 	// copies it first (dispatch), so one buffer serves them all.

@@ -19,7 +19,7 @@ var errCloseAfter = errors.New("closing after final error")
 // (≤ 64 KiB) per readable connection, round-robin. A client that stops
 // reading blocks only this goroutine.
 func (c *client) writeLoop() error {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(c.rw, 64<<10)
 	buf := make([]byte, recvHeader+ipcmsg.MaxRecvData)
 	var frame []byte
 	var batch []outMsg

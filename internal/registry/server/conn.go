@@ -12,8 +12,10 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/pilot-go/pilot/internal/rawsock"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 )
 
@@ -68,6 +70,20 @@ func (c *conn) setRW(rw net.Conn) {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	raw    io.ReadWriter // Conn's reads and writes as raw system calls (rawsock); nil: Conn's own
+}
+
+// plainConn is the prefixConn of an accepted TCP connection: reads and
+// writes skip the Go scheduler's system-call bookkeeping (rawsock), which
+// on a VM costs more than a small request's handling.
+func plainConn(nc net.Conn, prefix []byte) *prefixConn {
+	p := &prefixConn{Conn: nc, prefix: prefix}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := rawsock.NewStream(sc); err == nil {
+			p.raw = raw
+		}
+	}
+	return p
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -76,7 +92,17 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.prefix = p.prefix[n:]
 		return n, nil
 	}
+	if p.raw != nil {
+		return p.raw.Read(b)
+	}
 	return p.Conn.Read(b)
+}
+
+func (p *prefixConn) Write(b []byte) (int, error) {
+	if p.raw != nil {
+		return p.raw.Write(b)
+	}
+	return p.Conn.Write(b)
 }
 
 // trackedConn is a connection owned by the HTTP server; closing it
@@ -107,7 +133,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 	if !ok {
 		return
 	}
-	rw := net.Conn(&prefixConn{Conn: c.nc, prefix: first[:]})
+	rw := net.Conn(plainConn(c.nc, first[:]))
 	isTLS := false
 	if first[0] == 0x16 {
 		if s.cfg.TLS == nil {

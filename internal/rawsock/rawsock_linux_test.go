@@ -1,0 +1,212 @@
+package rawsock
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func udpPair(t *testing.T, network, bind string) (a, b *UDP) {
+	t.Helper()
+	open := func() *UDP {
+		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(bind)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		u, err := NewUDP(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	return open(), open()
+}
+
+// to returns the loopback address of u's port.
+func to(u *UDP, ip string) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), u.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+}
+
+// Datagrams go both ways with the sender's address reported as the net
+// package reports it: plain IPv4 on an IPv4 socket, the mapped form on a
+// dual-stack socket.
+func TestUDP_RoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		network, bind, peer, want string
+	}{
+		{"udp4", "127.0.0.1:0", "127.0.0.1", "127.0.0.1"},
+		{"udp", "[::]:0", "127.0.0.1", "::ffff:127.0.0.1"},
+	} {
+		a, b := udpPair(t, tc.network, tc.bind)
+		if n, err := a.WriteToUDPAddrPort([]byte("hello"), to(b, tc.peer)); err != nil || n != 5 {
+			t.Fatalf("%s write: %d, %v", tc.network, n, err)
+		}
+		buf := make([]byte, 64)
+		n, from, err := b.ReadFromUDPAddrPort(buf)
+		if err != nil || string(buf[:n]) != "hello" {
+			t.Fatalf("%s read: %q, %v", tc.network, buf[:n], err)
+		}
+		if want := to(a, tc.want); from != want {
+			t.Fatalf("%s: from %v, want %v", tc.network, from, want)
+		}
+		// the net package agrees on the form of the address
+		if _, err := b.UDPConn.WriteToUDPAddrPort([]byte("back"), from); err != nil {
+			t.Fatal(err)
+		}
+		if _, nfrom, err := a.UDPConn.ReadFromUDPAddrPort(buf); err != nil || nfrom != to(b, tc.want) {
+			t.Fatalf("%s: net reply from %v, %v", tc.network, nfrom, err)
+		}
+	}
+}
+
+// An IPv6 destination on an IPv4 socket is refused before any system call.
+func TestUDP_IPv6OnIPv4Socket(t *testing.T) {
+	a, _ := udpPair(t, "udp4", "127.0.0.1:0")
+	var ae *net.AddrError
+	if _, err := a.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.As(err, &ae) {
+		t.Fatalf("err %v, want *net.AddrError", err)
+	}
+}
+
+// A read started before the datagram is sent waits for it (the EAGAIN
+// path parks on the poller), and a read deadline still applies.
+func TestUDP_ReadWaitsAndHonoursDeadline(t *testing.T) {
+	a, b := udpPair(t, "udp4", "127.0.0.1:0")
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _, err := b.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(buf[:n])
+	}()
+	if _, err := a.WriteToUDPAddrPort([]byte("late"), to(b, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "late" {
+		t.Fatalf("read %q", s)
+	}
+	b.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, _, err := b.ReadFromUDPAddrPort(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err %v, want a deadline error", err)
+	}
+	b.Close()
+	if _, _, err := b.ReadFromUDPAddrPort(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
+
+// Control data reaches the kernel: one write with UDP_SEGMENT arrives as
+// three datagrams, and the receiver's control buffer is returned.
+func TestUDP_ControlMessages(t *testing.T) {
+	a, b := udpPair(t, "udp4", "127.0.0.1:0")
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], 100) // segment size
+	payload := bytes.Repeat([]byte("abc"), 100)               // 300 bytes
+	n, oobn, err := a.WriteMsgUDPAddrPort(payload, oob, to(b, "127.0.0.1"))
+	if err != nil || n != 300 || oobn != len(oob) {
+		t.Fatalf("segmented write: %d, %d, %v", n, oobn, err)
+	}
+	buf := make([]byte, 1024)
+	for i := range 3 {
+		n, _, flags, _, err := b.ReadMsgUDPAddrPort(buf, make([]byte, 64))
+		if err != nil || n != 100 || flags != 0 || !bytes.Equal(buf[:n], payload[100*i:100*(i+1)]) {
+			t.Fatalf("segment %d: %d bytes, flags %d, %v", i, n, flags, err)
+		}
+	}
+}
+
+func streamPair(t *testing.T) (a, b *net.UnixConn) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err = net.DialUnix("unix", nil, l.Addr().(*net.UnixAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = l.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// A write larger than the socket buffers completes (the EAGAIN path waits
+// for the reader to make room), every byte arrives in order, and the
+// reader sees io.EOF after the writer closes.
+func TestStream_BulkAndEOF(t *testing.T) {
+	a, b := streamPair(t)
+	wa, err := NewStream(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := NewStream(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 8<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	werr := make(chan error, 1)
+	go func() {
+		n, err := wa.Write(want)
+		if err == nil && n != len(want) {
+			err = io.ErrShortWrite
+		}
+		a.CloseWrite()
+		werr <- err
+	}()
+	got, err := io.ReadAll(rb)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d of %d bytes, %v", len(got), len(want), err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rb.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("after EOF: %d, %v", n, err)
+	}
+}
+
+// Deadlines set on the connection bound the raw reads; reads after Close
+// fail.
+func TestStream_DeadlineAndClose(t *testing.T) {
+	a, _ := streamPair(t)
+	s, err := NewStream(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := s.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err %v, want a deadline error", err)
+	}
+	a.Close()
+	if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+}
