@@ -19,15 +19,15 @@ import (
 // cannedOps gives the daemon-local and registry ops that the fake registry
 // does not model a reply shaped like ipc.md §10.4.
 func cannedOps(h *harness) {
-	h.reg.canned[ipcmsg.OpPeers] = json.RawMessage(`{"peers":[{"node_id":686,"endpoint":"203.0.113.7:4000","path":"direct","relay":false,"encrypted":true,"authenticated":true,"auth":"pila","key_age_s":120,"rekeys":0,"last_rx_ms":15,"last_tx_ms":20,"frames_sent":10,"frames_recv":9,"decrypt_failures":0,"replays":0,"queued":0}],"total":1}`)
-	h.reg.canned[ipcmsg.OpLookup] = json.RawMessage(`{"type":"lookup_ok","node_id":686,"address":"0:0000.0000.02AE","public_key":"k","public":true,"polo_score":0,"capabilities":["handshake-v2"],"networks":[0,1],"hostname":"beta"}`)
-	h.reg.canned[ipcmsg.OpKeyInfo] = json.RawMessage(`{"node_id":685,"created_at":"2026-01-01T00:00:00Z","rotate_count":0,"key_age_days":3,"expired":false}`)
-	h.reg.canned[ipcmsg.OpKeySetExpiry] = json.RawMessage(`{"node_id":685,"expires_at":"2026-06-25T10:15:03Z"}`)
-	h.reg.canned[ipcmsg.OpKeyRotate] = json.RawMessage(`{"node_id":685,"public_key":"bmV3","rotate_count":1,"rotated_at":"2026-03-27T10:15:03Z"}`)
-	h.reg.canned[ipcmsg.OpKeyReclaim] = json.RawMessage(`{"node_id":42,"previous_node_id":99,"address":"0:0000.0000.002A"}`)
-	h.reg.canned[ipcmsg.OpWebhookSet] = json.RawMessage(`{"webhook":"https://hooks.example.com/pilot","signed":true}`)
-	h.reg.canned[ipcmsg.OpWebhookClear] = json.RawMessage(`{"webhook":""}`)
-	h.reg.canned[ipcmsg.OpWebhookStatus] = json.RawMessage(`{"configured":true,"url":"https://hooks.example.com/pilot","signed":true,"queued":0,"delivered":10,"failed":1,"dropped":0,"last_event_id":11}`)
+	h.reg.can(ipcmsg.OpPeers, `{"peers":[{"node_id":686,"endpoint":"203.0.113.7:4000","path":"direct","relay":false,"encrypted":true,"authenticated":true,"auth":"pila","key_age_s":120,"rekeys":0,"last_rx_ms":15,"last_tx_ms":20,"frames_sent":10,"frames_recv":9,"decrypt_failures":0,"replays":0,"queued":0}],"total":1}`)
+	h.reg.can(ipcmsg.OpLookup, `{"type":"lookup_ok","node_id":686,"address":"0:0000.0000.02AE","public_key":"k","public":true,"polo_score":0,"capabilities":["handshake-v2"],"networks":[0,1],"hostname":"beta"}`)
+	h.reg.can(ipcmsg.OpKeyInfo, `{"node_id":685,"created_at":"2026-01-01T00:00:00Z","rotate_count":0,"key_age_days":3,"expired":false}`)
+	h.reg.can(ipcmsg.OpKeySetExpiry, `{"node_id":685,"expires_at":"2026-06-25T10:15:03Z"}`)
+	h.reg.can(ipcmsg.OpKeyRotate, `{"node_id":685,"public_key":"bmV3","rotate_count":1,"rotated_at":"2026-03-27T10:15:03Z"}`)
+	h.reg.can(ipcmsg.OpKeyReclaim, `{"node_id":42,"previous_node_id":99,"address":"0:0000.0000.002A"}`)
+	h.reg.can(ipcmsg.OpWebhookSet, `{"webhook":"https://hooks.example.com/pilot","signed":true}`)
+	h.reg.can(ipcmsg.OpWebhookClear, `{"webhook":""}`)
+	h.reg.can(ipcmsg.OpWebhookStatus, `{"configured":true,"url":"https://hooks.example.com/pilot","signed":true,"queued":0,"delivered":10,"failed":1,"dropped":0,"last_event_id":11}`)
 }
 
 // ipcCommands are commands that need only the control IPC, with the data
@@ -76,7 +76,7 @@ func newFullHarness(t *testing.T) *harness {
 	h := newHarness(t)
 	fleet(h)
 	cannedOps(h)
-	h.daemon(owner).be.hosts["alpha"] = addr.New(0, 0x2AD)
+	h.daemon(owner).be.setHost("alpha", addr.New(0, 0x2AD))
 	return h
 }
 
@@ -189,7 +189,7 @@ func TestCLI_C17_ErrorCodes(t *testing.T) {
 		{12, "connection_failed", 1}, {13, "auth_required", 4}, {0, "internal", 1}, {99, "internal", 1},
 	}
 	for _, w := range want {
-		h.reg.failures[ipcmsg.OpNetworkList] = &ipc.Error{Code: w.code, Text: "what failed\nhint: what to do"}
+		h.reg.fail(ipcmsg.OpNetworkList, &ipc.Error{Code: w.code, Text: "what failed\nhint: what to do"})
 		e := h.run(owner, "--json", "network", "list").failJSON(t, w.name, w.exit)
 		if e.Message != "what failed" || e.Hint != "what to do" {
 			t.Errorf("code %d: %+v", w.code, e)
@@ -199,7 +199,7 @@ func TestCLI_C17_ErrorCodes(t *testing.T) {
 			t.Errorf("code %d text: exit %d %q", w.code, r.code, r.err)
 		}
 	}
-	h.reg.failures[ipcmsg.OpNetworkList] = &ipc.Error{Code: 3, Text: "no hint here"}
+	h.reg.fail(ipcmsg.OpNetworkList, &ipc.Error{Code: 3, Text: "no hint here"})
 	if e := h.run(owner, "--json", "network", "list").failJSON(t, "not_found", 5); e.Hint != "" {
 		t.Errorf("hint %q", e.Hint)
 	}

@@ -80,6 +80,21 @@ func jsonOf(v any) json.RawMessage {
 
 type obj = map[string]any
 
+// can sets the reply of op (under mu: a daemon executor may still be
+// reading the maps when the next pilotctl command starts).
+func (r *fakeRegistry) can(op string, reply string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.canned[op] = json.RawMessage(reply)
+}
+
+// fail makes op fail with e.
+func (r *fakeRegistry) fail(op string, e *ipc.Error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures[op] = e
+}
+
 // handle runs one op for node self.
 func (r *fakeRegistry) handle(self addr.NodeID, m ipcmsg.RegistryOp) (json.RawMessage, error) {
 	r.mu.Lock()

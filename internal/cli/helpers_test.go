@@ -88,8 +88,19 @@ func (d *fakeDaemon) RegistryOp(_ context.Context, m ipcmsg.RegistryOp) (json.Ra
 	return d.reg.handle(d.Node.Node, m)
 }
 
+// setHost makes ResolveHostname answer name (under mu: an executor of an
+// earlier command may still be resolving).
+func (d *fakeDaemon) setHost(name string, a addr.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hosts[name] = a
+}
+
 func (d *fakeDaemon) ResolveHostname(ctx context.Context, h string) (json.RawMessage, error) {
-	if a, ok := d.hosts[h]; ok {
+	d.mu.Lock()
+	a, ok := d.hosts[h]
+	d.mu.Unlock()
+	if ok {
 		return jsonOf(obj{"type": "resolve_hostname_ok", "node_id": a.Node, "address": a.String(), "public": true, "hostname": h}), nil
 	}
 	return d.Backend.ResolveHostname(ctx, h)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -219,10 +218,10 @@ func TestCLI_C18_AdminTokenOnlyWhereTheRuleApplies(t *testing.T) {
 	h := newHarness(t)
 	fleet(h)
 	h.env["PILOT_ADMIN_TOKEN"] = "tok"
-	h.reg.canned[ipcmsg.OpPeers] = json.RawMessage(`{"peers":[],"total":0}`)
-	h.reg.canned[ipcmsg.OpWebhookStatus] = json.RawMessage(`{"configured":false,"url":"","signed":false,"queued":0,"delivered":0,"failed":0,"dropped":0,"last_event_id":0}`)
-	h.reg.canned[ipcmsg.OpLookup] = json.RawMessage(`{"type":"lookup_ok","node_id":686}`)
-	h.reg.canned[ipcmsg.OpKeyInfo] = json.RawMessage(`{"node_id":685,"created_at":"2026-01-01T00:00:00Z","rotate_count":0,"key_age_days":3,"expired":false}`)
+	h.reg.can(ipcmsg.OpPeers, `{"peers":[],"total":0}`)
+	h.reg.can(ipcmsg.OpWebhookStatus, `{"configured":false,"url":"","signed":false,"queued":0,"delivered":0,"failed":0,"dropped":0,"last_event_id":0}`)
+	h.reg.can(ipcmsg.OpLookup, `{"type":"lookup_ok","node_id":686}`)
+	h.reg.can(ipcmsg.OpKeyInfo, `{"node_id":685,"created_at":"2026-01-01T00:00:00Z","rotate_count":0,"key_age_days":3,"expired":false}`)
 	for _, args := range [][]string{{"peers"}, {"webhook", "status"}, {"lookup", "686"}, {"key", "info"}} {
 		h.run(owner, args...).ok(t)
 	}
@@ -237,7 +236,7 @@ func TestCLI_C18_AdminTokenOnlyWhereTheRuleApplies(t *testing.T) {
 
 func TestCLI_NetworkAudit(t *testing.T) {
 	h := newHarness(t)
-	h.reg.canned[ipcmsg.OpNetworkAudit] = json.RawMessage(`{"entries":[
+	h.reg.can(ipcmsg.OpNetworkAudit, `{"entries":[
 {"seq":1043,"timestamp":"2026-03-27T10:16:00.101Z","action":"member.promoted","network_id":1,"details":"target_node_id=686, network_id=1, old_role=member, new_role=admin","actor_node_id":685,"auth_via":"role","attrs":{},"hash":"ab"},
 {"seq":1042,"timestamp":"2026-03-27T10:15:03.412Z","action":"network.joined","network_id":1,"node_id":686,"details":"node_id=686, network_id=1, join_rule=token","actor_node_id":686,"auth_via":"self","attrs":{},"hash":"cd"}],
 "next_cursor":"c1042"}`)
@@ -265,7 +264,7 @@ func TestCLI_NetworkAudit(t *testing.T) {
 	if string(last.Args["action"]) != `"member.promoted"` || string(last.Args["cursor"]) != `"x"` {
 		t.Errorf("audit args %v", last.Args)
 	}
-	h.reg.canned[ipcmsg.OpNetworkAudit] = json.RawMessage(`{"entries":[]}`)
+	h.reg.can(ipcmsg.OpNetworkAudit, `{"entries":[]}`)
 	if got := h.run(owner, "network", "audit").ok(t); got != "no audit entries\n" {
 		t.Errorf("empty audit: %q", got)
 	}
@@ -290,10 +289,10 @@ func TestCLI_NetworkUsageErrors(t *testing.T) {
 	// A hostname target that does not resolve.
 	h.run(owner, "--json", "network", "promote", "1", "--node", "nobody").failJSON(t, "not_found", 5)
 	d := h.daemon(owner)
-	d.be.hosts["beta"] = addr.New(0, 686)
+	d.be.setHost("beta", addr.New(0, 686))
 	if got := h.run(owner, "network", "role", "1", "--node", "beta").ok(t); got != "node 686 has role admin in network 1\n" {
 		t.Errorf("role by hostname: %q", got)
 	}
-	h.reg.failures[ipcmsg.OpNetworkList] = ipc.Errorf(ipcmsg.CodeUnavailable, "network list: registry unreachable")
+	h.reg.fail(ipcmsg.OpNetworkList, ipc.Errorf(ipcmsg.CodeUnavailable, "network list: registry unreachable"))
 	h.run(owner, "--json", "network", "list").failJSON(t, "unavailable", 1)
 }

@@ -187,7 +187,7 @@ func TestCLI_4_9_WebhookSetKeepsConfigSecret(t *testing.T) {
 	if m := read(); m["webhook"] != "https://new.example.com/pilot" || m["webhook_secret"] != "whsec_x" {
 		t.Errorf("signed set without --secret: config %v", m)
 	}
-	h.reg.canned["webhook.set"] = json.RawMessage(`{"webhook":"https://new.example.com/pilot","signed":false}`)
+	h.reg.can("webhook.set", `{"webhook":"https://new.example.com/pilot","signed":false}`)
 	h.run(owner, "webhook", "set", "https://new.example.com/pilot").ok(t)
 	if m := read(); m["webhook"] != "https://new.example.com/pilot" || m["webhook_secret"] != nil {
 		t.Errorf("unsigned set: config %v", m)

@@ -59,7 +59,7 @@ func TestCLI_Ping(t *testing.T) {
 	h := newHarness(t)
 	d := h.daemon(owner)
 	h.serve(d, portEcho, echo)
-	d.be.hosts["alpha"] = addr.New(0, 0x2AD)
+	d.be.setHost("alpha", addr.New(0, 0x2AD))
 	out := h.run(owner, "ping", "alpha", "--count", "3", "--interval", "1ms").ok(t)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 5 || lines[0] != "PING 0:0000.0000.02AD (alpha) port 7" ||
