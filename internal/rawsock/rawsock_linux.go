@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -61,7 +63,26 @@ func (u *UDP) encode(sa *sockaddr, to netip.AddrPort) (uint32, error) {
 	binary.BigEndian.PutUint16(sa[2:], to.Port())
 	b := a.As16()
 	copy(sa[8:24], b[:])
+	if z := a.Zone(); z != "" {
+		id, err := zoneIndex(z)
+		if err != nil {
+			return 0, err
+		}
+		binary.NativeEndian.PutUint32(sa[24:28], id)
+	}
 	return unix.SizeofSockaddrInet6, nil
+}
+
+// zoneIndex is the interface index of zone: a name or a decimal index.
+func zoneIndex(zone string) (uint32, error) {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(ifi.Index), nil
 }
 
 func decode(sa *sockaddr) netip.AddrPort {
@@ -69,9 +90,30 @@ func decode(sa *sockaddr) netip.AddrPort {
 	case unix.AF_INET:
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), binary.BigEndian.Uint16(sa[2:]))
 	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), binary.BigEndian.Uint16(sa[2:]))
+		a := netip.AddrFrom16([16]byte(sa[8:24]))
+		if id := binary.NativeEndian.Uint32(sa[24:28]); id != 0 {
+			a = a.WithZone(zoneName(id)) // link-local: the interface, as the net package reports it
+		}
+		return netip.AddrPortFrom(a, binary.BigEndian.Uint16(sa[2:]))
 	}
 	return netip.AddrPort{}
+}
+
+// zoneNames caches interface names by index: a link-local peer's every
+// datagram carries its scope ID, and looking a name up is a netlink dump.
+var zoneNames sync.Map // uint32 → string
+
+// zoneName is the name of interface index id, or the index in decimal.
+func zoneName(id uint32) string {
+	if v, ok := zoneNames.Load(id); ok {
+		return v.(string)
+	}
+	name := strconv.FormatUint(uint64(id), 10)
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		name = ifi.Name
+		zoneNames.Store(id, name) // unknown indexes are not cached: an interface may appear
+	}
+	return name
 }
 
 // WriteMsgUDPAddrPort is sendmsg(2).

@@ -210,3 +210,71 @@ func TestStream_DeadlineAndClose(t *testing.T) {
 		t.Fatalf("write after close: %v", err)
 	}
 }
+
+// decode reads sockaddr_in and sockaddr_in6 as the net package reports
+// them: IPv4 plain, IPv6 in 16-byte form, a scope ID as the zone (the
+// interface name, or the index when there is no such interface).
+func TestDecodeSockaddr(t *testing.T) {
+	var sa sockaddr
+	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET)
+	binary.BigEndian.PutUint16(sa[2:], 4000)
+	copy(sa[4:], []byte{192, 0, 2, 7})
+	if got := decode(&sa); got != netip.MustParseAddrPort("192.0.2.7:4000") {
+		t.Errorf("AF_INET: %v", got)
+	}
+	sa = sockaddr{}
+	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET6)
+	binary.BigEndian.PutUint16(sa[2:], 4001)
+	ll := netip.MustParseAddr("fe80::1").As16()
+	copy(sa[8:], ll[:])
+	if got := decode(&sa); got != netip.MustParseAddrPort("[fe80::1]:4001") {
+		t.Errorf("AF_INET6 without scope: %v", got)
+	}
+	binary.NativeEndian.PutUint32(sa[24:], 1) // loopback is index 1 on Linux
+	lo, err := net.InterfaceByIndex(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode(&sa); got.Addr().Zone() != lo.Name {
+		t.Errorf("scope 1: %v, want zone %s", got, lo.Name)
+	}
+	binary.NativeEndian.PutUint32(sa[24:], 99999)
+	if got := decode(&sa); got.Addr().Zone() != "99999" {
+		t.Errorf("unknown scope: %v", got)
+	}
+	binary.NativeEndian.PutUint16(sa[0:], unix.AF_UNIX)
+	if got := decode(&sa); got.IsValid() {
+		t.Errorf("AF_UNIX: %v", got)
+	}
+}
+
+// A zone is written as the scope ID (by name or by index), and a zone
+// that names no interface is refused; a zoned datagram to ::1 arrives.
+func TestUDP_ZonedDestination(t *testing.T) {
+	a, b := udpPair(t, "udp", "[::]:0")
+	lo, err := net.InterfaceByIndex(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, zone := range []string{lo.Name, "1"} {
+		var sa sockaddr
+		if _, err := a.encode(&sa, netip.MustParseAddrPort("[fe80::1%"+zone+"]:9")); err != nil {
+			t.Fatal(err)
+		}
+		if id := binary.NativeEndian.Uint32(sa[24:28]); id != 1 {
+			t.Errorf("zone %q: scope ID %d, want 1", zone, id)
+		}
+	}
+	if _, err := a.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[fe80::1%no-such-if0]:9")); err == nil {
+		t.Error("a zone naming no interface was accepted")
+	}
+	dst := netip.AddrPortFrom(netip.MustParseAddr("::1").WithZone(lo.Name), to(b, "::1").Port())
+	if _, err := a.WriteToUDPAddrPort([]byte("zoned"), dst); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, _, err := b.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "zoned" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
