@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
+
+	"github.com/pilot-go/pilot/internal/rawsock"
 )
 
 // packetConn is the beacon's datagram socket. ReadFrom returns, besides
@@ -29,10 +32,23 @@ type packetConn interface {
 // after start and keeps a single read loop. On other platforms a wildcard
 // listen address is refused (socket_other.go).
 type udpConn struct {
-	c       *net.UDPConn
+	c       udpIO
 	pktinfo bool      // per-packet source selection is active
 	v6      bool      // AF_INET6 socket (send control messages at SOL_IPV6)
 	oob     [128]byte // read-side control buffer, owned by the read loop
+}
+
+// udpIO is the beacon's socket: a *net.UDPConn, or on Linux the same
+// socket read and written with raw system calls (internal/rawsock): relay
+// traffic is one read and one write per datagram.
+type udpIO interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error)
+	LocalAddr() net.Addr
+	SyscallConn() (syscall.RawConn, error)
+	Close() error
 }
 
 func listenUDP(listen string) (*udpConn, error) {
@@ -46,6 +62,9 @@ func listenUDP(listen string) (*udpConn, error) {
 	}
 	_ = c.SetReadBuffer(socketBufferSize) // best effort (beacon.md §1 SHOULD)
 	u := &udpConn{c: c}
+	if raw, err := rawsock.NewUDP(c); err == nil {
+		u.c = raw
+	}
 	if laddr.IP == nil || laddr.IP.IsUnspecified() {
 		if err := u.enablePktinfo(); err != nil {
 			c.Close()
