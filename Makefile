@@ -30,9 +30,10 @@ fuzz-smoke: ## run every fuzz target for $(FUZZTIME) each
 fuzz: ## longer fuzz campaign (FUZZTIME=5m by default here)
 	@scripts/fuzz.sh $${FUZZTIME:-5m}
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet (Linux and macOS) and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	GOOS=darwin $(GO) vet $(PKGS)  # the programs and the SDK also build on macOS
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$$( command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck ) $(PKGS)
 

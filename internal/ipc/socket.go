@@ -88,20 +88,18 @@ func checkExisting(path string) error {
 }
 
 // peerUID returns the UID of the process at the other end of c, and false
-// when the OS does not report it.
+// when the OS does not report it (peercred_*.go).
 func peerUID(c *net.UnixConn) (uint32, bool) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return 0, false
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil || cred == nil {
+	var uid uint32
+	var ok bool
+	if err := raw.Control(func(fd uintptr) { uid, ok = peerCredUID(int(fd)) }); err != nil {
 		return 0, false
 	}
-	return cred.Uid, true
+	return uid, ok
 }
 
 // peerAllowed implements the peer check of ipc.md §1: the daemon's own UID
