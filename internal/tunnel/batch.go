@@ -114,7 +114,7 @@ func (m *Manager) SendBatch(peerID addr.NodeID, pks []packet.Packet) error {
 	}
 	for i := range pks {
 		to := p.directTargetLocked()
-		if p.cur != nil && !p.relay && to.IsValid() && m.gsoOn.Load() {
+		if p.cur != nil && !p.relay && to.IsValid() && m.gsoFor(to) {
 			err := b.sealPacket(p.cur, &pks[i], to)
 			if err == nil {
 				m.sealedLocked(p, now)
@@ -277,7 +277,7 @@ func (b *gsoBatch) keep(err error) {
 // refuses segmentation loses it for good and the run is written frame by
 // frame.
 func (m *Manager) writeRun(run []byte, seg, n int, to netip.AddrPort, oob *[]byte) error {
-	if n > 1 && m.gsoOn.Load() {
+	if n > 1 && m.gsoFor(to) {
 		*oob = gsoControl((*oob)[:0], seg)
 		_, _, err := m.msg.WriteMsgUDPAddrPort(run, *oob, to)
 		if err == nil {
@@ -290,9 +290,7 @@ func (m *Manager) writeRun(run []byte, seg, n int, to netip.AddrPort, oob *[]byt
 			m.ctr.writeErrors.Add(uint64(n))
 			return err
 		}
-		if m.gsoOn.CompareAndSwap(true, false) {
-			m.cfg.Logger.Info("UDP segmentation offload unavailable, one write per datagram", "err", err)
-		}
+		m.refuseGSO(to, err)
 	}
 	var first error
 	for len(run) > 0 {
@@ -303,6 +301,41 @@ func (m *Manager) writeRun(run []byte, seg, n int, to netip.AddrPort, oob *[]byt
 		}
 	}
 	return first
+}
+
+// maxRefusedPaths is how many destinations may refuse segmentation before
+// the socket stops segmenting altogether: past that, refusals are the
+// host's, not the paths'.
+const maxRefusedPaths = 16
+
+// gsoFor reports whether runs to `to` are written segmented.
+func (m *Manager) gsoFor(to netip.AddrPort) bool {
+	if !m.gsoOn.Load() {
+		return false
+	}
+	_, refused := m.noGSO.Load(to)
+	return !refused
+}
+
+// refuseGSO records a segmented write that failed for want of offload
+// support. A socket-level refusal (no support at all) ends segmentation
+// on the socket; a path-level one (a segment above the path MTU, no
+// checksum offload on the route's device) ends it for that destination
+// only, so one odd path does not cost every peer its batching. Both are
+// for good: the datagrams go out one write each.
+func (m *Manager) refuseGSO(to netip.AddrPort, err error) {
+	if !socketOffloadErr(err) {
+		if _, dup := m.noGSO.LoadOrStore(to, struct{}{}); dup {
+			return
+		}
+		m.cfg.Logger.Info("UDP segmentation offload refused on a path, one write per datagram to it", "to", to, "err", err)
+		if m.noGSOPaths.Add(1) < maxRefusedPaths {
+			return
+		}
+	}
+	if m.gsoOn.CompareAndSwap(true, false) {
+		m.cfg.Logger.Info("UDP segmentation offload unavailable, one write per datagram", "err", err)
+	}
 }
 
 // nextSegment cuts the first datagram off a coalesced read of segments of

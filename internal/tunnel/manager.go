@@ -50,11 +50,13 @@ type Manager struct {
 	pending atomic.Int64 // peers with a non-empty queue (changed under their peer.mu)
 
 	// offload (batch.go): msg is Conn when it is a *net.UDPConn, nil
-	// otherwise; gro is set once in New; gsoOn is cleared for good when a
-	// segmented write fails.
-	msg   msgConn
-	gro   bool
-	gsoOn atomic.Bool
+	// otherwise; gro is set once in New; gsoOn is cleared for good when
+	// the socket cannot segment, noGSO holds the paths that cannot.
+	msg        msgConn
+	gro        bool
+	gsoOn      atomic.Bool
+	noGSO      sync.Map     // netip.AddrPort → struct{}: paths that refused segmentation (refuseGSO)
+	noGSOPaths atomic.Int32 // refusals recorded in noGSO
 
 	// guarded by mu (lock order: Manager.mu before peer.mu)
 	mu    sync.Mutex

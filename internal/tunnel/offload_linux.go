@@ -113,10 +113,16 @@ func groSegmentSize(oob []byte) int {
 }
 
 // isOffloadErr reports whether a segmented write failed because the path
-// cannot segment (no checksum offload: EIO; a segment above the path MTU
-// or too many segments: EINVAL, EMSGSIZE; no support: ENOPROTOOPT,
-// EOPNOTSUPP). The caller falls back to one write per datagram for good.
+// or the socket cannot segment (no checksum offload on the route's device:
+// EIO; a segment above the path MTU or too many segments: EINVAL,
+// EMSGSIZE; no support: ENOPROTOOPT, EOPNOTSUPP). The caller falls back to
+// one write per datagram for good (refuseGSO).
 func isOffloadErr(err error) bool {
 	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EMSGSIZE) ||
-		errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP)
+		socketOffloadErr(err)
+}
+
+// socketOffloadErr reports a refusal that concerns the socket, not a path.
+func socketOffloadErr(err error) bool {
+	return errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP)
 }

@@ -107,16 +107,18 @@ func TestGSOWithoutGROArrivesAsDatagrams(t *testing.T) {
 	}
 }
 
-// gsoFailConn fails segmented writes with err and counts them.
+// gsoFailConn fails segmented writes with err (only those to only, when
+// set) and counts them.
 type gsoFailConn struct {
 	*net.UDPConn
 	err   error
+	only  netip.AddrPort
 	mu    sync.Mutex
 	fails int
 }
 
 func (c *gsoFailConn) WriteMsgUDPAddrPort(b, oob []byte, to netip.AddrPort) (int, int, error) {
-	if len(oob) > 0 {
+	if len(oob) > 0 && (!c.only.IsValid() || to == c.only) {
 		c.mu.Lock()
 		c.fails++
 		c.mu.Unlock()
@@ -125,14 +127,16 @@ func (c *gsoFailConn) WriteMsgUDPAddrPort(b, oob []byte, to netip.AddrPort) (int
 	return c.UDPConn.WriteMsgUDPAddrPort(b, oob, to)
 }
 
-// TestSendBatch_GSOFallback: a socket that refuses segmentation (EIO: no
-// checksum offload) loses it for good after one attempt, and the refused
-// run is sent frame by frame.
+// TestSendBatch_GSOFallback: a path that refuses segmentation (EIO: no
+// checksum offload on its device) loses it for good after one attempt, the
+// refused run is sent frame by frame, and other paths keep segmenting.
 func TestSendBatch_GSOFallback(t *testing.T) {
 	reg := newRegistry()
-	fc := &gsoFailConn{UDPConn: udpSocket(t), err: syscall.EIO}
+	bs := udpSocket(t)
+	fc := &gsoFailConn{UDPConn: udpSocket(t), err: syscall.EIO, only: bs.LocalAddr().(*net.UDPAddr).AddrPort()}
 	a := startUDPNode(t, 686, reg, fc, false)
-	b := startUDPNode(t, 687, reg, udpSocket(t), false)
+	b := startUDPNode(t, 687, reg, bs, false)
+	c := startUDPNode(t, 688, reg, udpSocket(t), false)
 	if !a.m.gsoOn.Load() {
 		t.Fatal("GSO not probed on a UDP socket")
 	}
@@ -147,8 +151,48 @@ func TestSendBatch_GSOFallback(t *testing.T) {
 	fc.mu.Lock()
 	fails := fc.fails
 	fc.mu.Unlock()
-	if a.m.gsoOn.Load() || fails != 1 || a.m.Counters().SegmentedWrites != 0 {
+	if !a.m.gsoOn.Load() || fails != 1 || a.m.Counters().SegmentedWrites != 0 {
 		t.Fatalf("gso %v after %d refused writes, counters %+v", a.m.gsoOn.Load(), fails, a.m.Counters())
+	}
+	if err := a.m.Send(c.id, datagram(a.id, c.id, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	c.payloads(t, 1) // keys established: the batch is sealed at once
+	if err := a.m.SendBatch(c.id, batchOf(a.id, c.id, 0, 12)); err != nil {
+		t.Fatal(err)
+	}
+	c.payloads(t, 13)
+	if a.m.Counters().SegmentedWrites == 0 {
+		t.Fatal("a path that never refused lost segmentation too")
+	}
+}
+
+// A refusal that concerns the socket (no segmentation support at all)
+// ends segmentation for every path; so do refusals on maxRefusedPaths
+// distinct paths.
+func TestRefuseGSO_SocketAndManyPaths(t *testing.T) {
+	reg := newRegistry()
+	a := startUDPNode(t, 686, reg, udpSocket(t), false)
+	dst := netip.MustParseAddrPort("192.0.2.1:4000")
+	a.m.refuseGSO(dst, syscall.EMSGSIZE)
+	if !a.m.gsoOn.Load() || a.m.gsoFor(dst) || !a.m.gsoFor(netip.MustParseAddrPort("192.0.2.2:4000")) {
+		t.Fatal("a path refusal must end segmentation for that path only")
+	}
+	a.m.refuseGSO(dst, syscall.EMSGSIZE) // the same path again counts once
+	for i := 2; i < maxRefusedPaths; i++ {
+		a.m.refuseGSO(netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 4000), syscall.EINVAL)
+		if !a.m.gsoOn.Load() {
+			t.Fatalf("segmentation ended after %d refusing paths", i)
+		}
+	}
+	a.m.refuseGSO(netip.MustParseAddrPort("198.51.100.1:4000"), syscall.EIO)
+	if a.m.gsoOn.Load() {
+		t.Fatalf("segmentation still on after %d refusing paths", maxRefusedPaths)
+	}
+	b := startUDPNode(t, 687, reg, udpSocket(t), false)
+	b.m.refuseGSO(dst, syscall.EOPNOTSUPP)
+	if b.m.gsoOn.Load() {
+		t.Fatal("a socket-level refusal left segmentation on")
 	}
 }
 

@@ -18,4 +18,5 @@ func gsoControl(b []byte, _ int) []byte { return b }
 
 func groSegmentSize([]byte) int { return 0 }
 
-func isOffloadErr(error) bool { return false }
+func isOffloadErr(error) bool     { return false }
+func socketOffloadErr(error) bool { return false }
