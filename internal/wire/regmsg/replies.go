@@ -63,6 +63,19 @@ func marshalNoEscape(v any) ([]byte, error) {
 // without HTML escaping (no \u003c). Reply structs have no field named
 // "error" except ErrorReply (§4.1).
 func MarshalReply(r Reply) ([]byte, error) {
+	if f, ok := r.(fastReply); ok {
+		e := encoder{buf: make([]byte, 0, 256)}
+		e.begin()
+		e.str("type", r.ReplyType())
+		f.appendFields(&e)
+		e.end()
+		return e.buf, nil
+	}
+	return marshalReflect(r)
+}
+
+// marshalReflect is MarshalReply through encoding/json.
+func marshalReflect(r Reply) ([]byte, error) {
 	body, err := marshalNoEscape(r)
 	if err != nil {
 		return nil, fmt.Errorf("regmsg: marshal %s: %w", r.ReplyType(), err)
