@@ -75,14 +75,19 @@ func (e *encoder) ports(k string, v []addr.Port) {
 		return
 	}
 	e.key(k)
-	e.buf = append(e.buf, '[')
-	for i, p := range v {
+	e.buf = appendUints(e.buf, v)
+}
+
+// appendUints appends v as a JSON array of numbers.
+func appendUints[T ~uint16 | ~uint32](b []byte, v []T) []byte {
+	b = append(b, '[')
+	for i, n := range v {
 		if i > 0 {
-			e.buf = append(e.buf, ',')
+			b = append(b, ',')
 		}
-		e.buf = strconv.AppendUint(e.buf, uint64(p), 10)
+		b = strconv.AppendUint(b, uint64(n), 10)
 	}
-	e.buf = append(e.buf, ']')
+	return append(b, ']')
 }
 
 func (e *encoder) page(p Page) {

@@ -39,14 +39,7 @@ func (e *encoder) array(k string, v []string) {
 
 func (e *encoder) networks(k string, v []addr.NetworkID) {
 	e.key(k)
-	e.buf = append(e.buf, '[')
-	for i, n := range v {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		e.buf = strconv.AppendUint(e.buf, uint64(n), 10)
-	}
-	e.buf = append(e.buf, ']')
+	e.buf = appendUints(e.buf, v)
 }
 
 func (r RegisterOK) appendFields(e *encoder) {
