@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/wire/svcmsg/dataex"
@@ -416,8 +417,13 @@ func TestCLI_DisconnectListen(t *testing.T) {
 	}
 	defer pc.Close()
 	to, _ := pilot.ParseAddr("0:0000.0000.02AD:5000")
-	// Datagrams to an unbound port are dropped; resend until listen has bound it.
+	// Datagrams to an unbound port are dropped; resend until listen has bound
+	// it. Each datagram is a recorded change, so every pass waits for its
+	// own (the channel is taken before the send: the daemon may record it
+	// before WriteTo returns).
+	limit := time.After(2 * testTimeout)
 	for {
+		ch := d.be.Changed()
 		pc.WriteTo([]byte("dgram"), to)
 		select {
 		case r := <-done:
@@ -427,7 +433,9 @@ func TestCLI_DisconnectListen(t *testing.T) {
 				t.Errorf("listen data %v", data)
 			}
 			return
-		case <-d.be.Changed():
+		case <-ch:
+		case <-limit:
+			t.Fatal("listen did not receive a datagram")
 		}
 	}
 }
