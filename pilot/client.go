@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/rawsock"
@@ -113,14 +112,8 @@ func Connect(ctx context.Context, opts ...Option) (*Client, error) {
 
 // newClient starts the reader on nc.
 func newClient(nc net.Conn) *Client {
-	var rw io.ReadWriter = nc
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := rawsock.NewStream(sc); err == nil {
-			rw = raw
-		}
-	}
 	c := &Client{
-		nc: nc, rw: rw, done: make(chan struct{}),
+		nc: nc, rw: rawsock.ReadWriter(nc), done: make(chan struct{}),
 		pending: make(map[ipcmsg.Tag]*call), conns: make(map[ipcmsg.ConnID]*Conn),
 		closing: make(map[ipcmsg.ConnID]struct{}), early: make(map[ipcmsg.ConnID]*earlyData),
 		listeners: make(map[addr.Port]*Listener), packets: make(map[addr.Port]*PacketConn),

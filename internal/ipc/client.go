@@ -78,12 +78,8 @@ type connEntry struct {
 
 func newClient(s *Server, nc *net.UnixConn) *client {
 	ctx, cancel := context.WithCancel(s.ctx)
-	var rw io.ReadWriter = nc
-	if raw, err := rawsock.NewStream(nc); err == nil {
-		rw = raw
-	}
 	return &client{
-		s: s, nc: nc, rw: rw, ctx: ctx, cancel: cancel,
+		s: s, nc: nc, rw: rawsock.ReadWriter(nc), ctx: ctx, cancel: cancel,
 		wake:       make(chan struct{}, 1),
 		conns:      make(map[ipcmsg.ConnID]*connEntry),
 		bound:      make(map[addr.Port]struct{}),

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pilot-go/pilot/internal/rawsock"
@@ -66,24 +65,19 @@ func (c *conn) setRW(rw net.Conn) {
 	c.mu.Unlock()
 }
 
-// prefixConn replays already-sniffed bytes before reading from Conn.
+// prefixConn replays already-sniffed bytes before reading from Conn. Its
+// reads and writes go through rw: raw system calls for an accepted TCP
+// connection (rawsock; on a VM the scheduler's bookkeeping of a system call
+// costs more than a small request's handling), the TLS connection itself
+// over it.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
-	raw    io.ReadWriter // Conn's reads and writes as raw system calls (rawsock); nil: Conn's own
+	rw     io.ReadWriter
 }
 
-// plainConn is the prefixConn of an accepted TCP connection: reads and
-// writes skip the Go scheduler's system-call bookkeeping (rawsock), which
-// on a VM costs more than a small request's handling.
-func plainConn(nc net.Conn, prefix []byte) *prefixConn {
-	p := &prefixConn{Conn: nc, prefix: prefix}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := rawsock.NewStream(sc); err == nil {
-			p.raw = raw
-		}
-	}
-	return p
+func newPrefixConn(c net.Conn, prefix []byte) *prefixConn {
+	return &prefixConn{Conn: c, prefix: prefix, rw: rawsock.ReadWriter(c)}
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -92,18 +86,10 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.prefix = p.prefix[n:]
 		return n, nil
 	}
-	if p.raw != nil {
-		return p.raw.Read(b)
-	}
-	return p.Conn.Read(b)
+	return p.rw.Read(b)
 }
 
-func (p *prefixConn) Write(b []byte) (int, error) {
-	if p.raw != nil {
-		return p.raw.Write(b)
-	}
-	return p.Conn.Write(b)
-}
+func (p *prefixConn) Write(b []byte) (int, error) { return p.rw.Write(b) }
 
 // trackedConn is a connection owned by the HTTP server; closing it
 // releases its connection slot once.
@@ -133,7 +119,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 	if !ok {
 		return
 	}
-	rw := net.Conn(plainConn(c.nc, first[:]))
+	rw := net.Conn(newPrefixConn(c.nc, first[:]))
 	isTLS := false
 	if first[0] == 0x16 {
 		if s.cfg.TLS == nil {
@@ -158,7 +144,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 			s.metrics.ConnRejected("protocol")
 			return
 		}
-		rw, isTLS = &prefixConn{Conn: tc, prefix: first[:]}, true
+		rw, isTLS = newPrefixConn(tc, first[:]), true
 	}
 	switch kind := classify(first); kind {
 	case kindFrames:
