@@ -88,10 +88,10 @@ func (c *client) handle(msg []byte, borrowed bool) {
 		}
 		if c.admitTag(r.Tag) {
 			tag := r.Tag
-			c.dispatch(own(r.Inner, borrowed), &tag)
+			c.dispatch(r.Inner, &tag, borrowed)
 		}
 	default:
-		c.dispatch(own(req, borrowed), nil)
+		c.dispatch(req, nil, borrowed)
 	}
 }
 
@@ -136,34 +136,19 @@ func (c *client) helloReply(h ipcmsg.Hello) ipcmsg.Reply {
 	return ipcmsg.HelloOK{Body: body}
 }
 
-// own returns req ready for dispatch. When msg was borrowed, a Send that
-// sendInline cannot run at once is copied out of the buffer; the wrapper
-// marks it so that dispatch tries the inline path on the borrowed bytes
-// first. Only Sends are ever read into the borrowed buffer.
-func own(req ipcmsg.Request, borrowed bool) ipcmsg.Request {
-	if s, ok := req.(ipcmsg.Send); ok && borrowed {
-		return borrowedSend{s}
-	}
-	return req
-}
-
-// borrowedSend is a Send whose data aliases readLoop's buffer.
-type borrowedSend struct{ ipcmsg.Send }
-
 // dispatch starts one request on its own executor goroutine. Legacy
 // requests get a reply slot now, in arrival order; tagged ones reply when
 // done. Requests on the same connection or port run in arrival order.
-func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag) {
-	switch r := req.(type) {
-	case borrowedSend:
-		if c.sendInline(r.Send, tag) {
-			return
-		}
-		r.Data = bytes.Clone(r.Data)
-		req = r.Send
-	case ipcmsg.Send:
+// borrowed means req's bytes are readLoop's reusable buffer (only Sends
+// are read into it): a Send that cannot run inline is copied first.
+func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag, borrowed bool) {
+	if r, ok := req.(ipcmsg.Send); ok {
 		if c.sendInline(r, tag) {
 			return
+		}
+		if borrowed {
+			r.Data = bytes.Clone(r.Data)
+			req = r
 		}
 	}
 	var prev <-chan struct{}
