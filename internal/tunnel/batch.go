@@ -87,13 +87,8 @@ func (m *Manager) SendBatch(peerID addr.NodeID, pks []packet.Packet) error {
 	case 1:
 		return m.Send(peerID, &pks[0])
 	}
-	if !m.validPeer(peerID) {
-		return fmt.Errorf("%w: %d", ErrInvalidPeer, peerID)
-	}
-	select {
-	case <-m.stop:
-		return ErrClosed
-	default:
+	if err := m.canSend(peerID); err != nil {
+		return err
 	}
 	p := m.lockPeer(peerID)
 	if p == nil {

@@ -30,13 +30,8 @@ const relayHeaderSize = 9
 // ErrTooManyPending when 1,024 peers already have a queue. A nil error
 // does not mean delivery: like UDP, frames can be lost.
 func (m *Manager) Send(peerID addr.NodeID, pk *packet.Packet) error {
-	if !m.validPeer(peerID) {
-		return fmt.Errorf("%w: %d", ErrInvalidPeer, peerID)
-	}
-	select {
-	case <-m.stop:
-		return ErrClosed
-	default:
+	if err := m.canSend(peerID); err != nil {
+		return err
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -46,6 +41,19 @@ func (m *Manager) Send(peerID addr.NodeID, pk *packet.Packet) error {
 	}
 	*bp = raw[:0]
 	return m.sendRaw(peerID, raw)
+}
+
+// canSend refuses an invalid peer ID and a stopped manager.
+func (m *Manager) canSend(peerID addr.NodeID) error {
+	if !m.validPeer(peerID) {
+		return fmt.Errorf("%w: %d", ErrInvalidPeer, peerID)
+	}
+	select {
+	case <-m.stop:
+		return ErrClosed
+	default:
+		return nil
+	}
 }
 
 // sendRaw sends a marshalled packet.
