@@ -278,3 +278,51 @@ func TestUDP_ZonedDestination(t *testing.T) {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
 }
+
+// A write the kernel refuses comes back as a *net.OpError carrying the
+// errno: a datagram above the UDP maximum is EMSGSIZE.
+func TestUDP_KernelErrorReported(t *testing.T) {
+	a, b := udpPair(t, "udp4", "127.0.0.1:0")
+	_, err := a.WriteToUDPAddrPort(make([]byte, 70000), to(b, "127.0.0.1"))
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "write" || !errors.Is(err, unix.EMSGSIZE) {
+		t.Fatalf("err %v, want a write *net.OpError with EMSGSIZE", err)
+	}
+}
+
+// Writing to a stream whose peer has gone fails with EPIPE or ECONNRESET
+// in a *net.OpError (the daemon keeps running: Go ignores SIGPIPE on
+// sockets).
+func TestStream_WriteAfterPeerClosed(t *testing.T) {
+	a, b := streamPair(t)
+	s, err := NewStream(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	buf := make([]byte, 64<<10)
+	for range 64 { // the first writes may still fit the socket buffer
+		if _, err = s.Write(buf); err != nil {
+			break
+		}
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Net != "unix" || !(errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)) {
+		t.Fatalf("err %v, want a unix *net.OpError with EPIPE", err)
+	}
+}
+
+// ReadWriter gives a Stream for sockets and the connection itself for
+// anything else.
+func TestReadWriterFallsBack(t *testing.T) {
+	a, _ := streamPair(t)
+	if _, ok := ReadWriter(a).(*Stream); !ok {
+		t.Error("a Unix socket did not get raw system calls")
+	}
+	p, q := net.Pipe()
+	defer p.Close()
+	defer q.Close()
+	if rw := ReadWriter(p); rw != io.ReadWriter(p) {
+		t.Errorf("net.Pipe: %T, want the conn itself", rw)
+	}
+}
