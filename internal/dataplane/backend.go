@@ -64,7 +64,7 @@ func (dp *DataPlane) dial(ctx context.Context, a addr.Addr, port addr.Port, time
 	}
 	// Source address: <network of the dialed address>:<own node> (§1.5).
 	c := dp.newConnLocked(tupleKey{lp, a.Node, port}, addr.New(a.Network, self), a, eng, true)
-	c.sink = sink
+	c.setSink(sink)
 	dp.mu.Unlock()
 
 	c.mu.Lock()

@@ -272,15 +272,16 @@ func (c *conn) openEstabLocked() {
 
 // after reports n outside conn.mu.
 func (c *conn) after(n notify) {
+	s := c.getSink()
 	if n&nReadable != 0 {
 		signal(c.rcvSig)
-		if s := c.getSink(); s != nil {
+		if s != nil {
 			s.Readable(c.id)
 		}
 	}
 	if n&nWritable != 0 {
 		signal(c.wrSig)
-		if s := c.getSink(); s != nil {
+		if s != nil {
 			s.Writable(c.id)
 		}
 	}
@@ -294,13 +295,16 @@ func (c *conn) after(n notify) {
 	}
 }
 
+// sinkRef wraps the sink so that every Store has the same concrete type.
+type sinkRef struct{ ipc.Sink }
+
+func (c *conn) setSink(s ipc.Sink) { c.sink.Store(sinkRef{s}) }
+
+// getSink is the IPC sink, nil for net.Conn users. It takes no lock: it
+// runs after every engine call.
 func (c *conn) getSink() ipc.Sink {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sink == nil {
-		return nil
-	}
-	return c.sink
+	r, _ := c.sink.Load().(sinkRef)
+	return r.Sink
 }
 
 func signal(ch chan struct{}) {

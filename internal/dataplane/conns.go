@@ -41,10 +41,10 @@ type conn struct {
 	state   atomic.Int32  // stream.State, updated after every engine call
 	peerISN atomic.Uint32 // valid once ESTABLISHED (responder: at once)
 	queued  atomic.Int32  // packets in mbox or being handled from it
+	sink    atomic.Value  // sinkRef: the IPC sink, set once at dial or accept; none for net.Conn users
 
 	mu        sync.Mutex // guards everything below
 	eng       *stream.Conn
-	sink      ipc.Sink // nil for net.Conn users
 	pend      [][]byte // IPC data not yet taken by the engine
 	pendN     int
 	closeReq  bool // Close requested; FIN after pend drains

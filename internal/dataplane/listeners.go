@@ -66,9 +66,7 @@ func (dp *DataPlane) handoff(l *listener, c *conn) {
 		}
 		return
 	}
-	c.mu.Lock()
-	c.sink = l.sink
-	c.mu.Unlock()
+	c.setSink(l.sink)
 	if !l.sink.Accept(l.port, c, c.remote, c.key.rport) {
 		c.abort(ipcmsg.ReasonOther) // nobody listens any more: RST
 	}
