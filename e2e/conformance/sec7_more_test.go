@@ -107,60 +107,42 @@ func TestConf_7_7_InviteRuleOrder(t *testing.T) {
 	}
 	// §4.4 cursors: pages continue where the last ended, without duplicates
 	seen := map[float64]bool{}
-	cursor := ""
-	for page := 0; page < 10; page++ {
-		q := x.sign(obj{"type": "poll_invites", "node_id": x.id, "limit": 40})
-		if cursor != "" {
-			q["cursor"] = cursor
-		}
-		p = c.ok(q)
+	pages(c, 10, func() obj { return x.sign(obj{"type": "poll_invites", "node_id": x.id, "limit": 40}) }, func(raw []byte) {
 		var pg struct {
 			Invites []struct {
 				NetworkID float64 `json:"network_id"`
 			} `json:"invites"`
-			NextCursor string `json:"next_cursor"`
 		}
-		json.Unmarshal(p.raw, &pg)
+		json.Unmarshal(raw, &pg)
 		for _, e := range pg.Invites {
 			if seen[e.NetworkID] {
 				t.Errorf("invite to network %v returned twice", e.NetworkID)
 			}
 			seen[e.NetworkID] = true
 		}
-		if cursor = pg.NextCursor; cursor == "" {
-			break
-		}
-	}
+	})
 	if len(seen) != 100 {
 		t.Errorf("paged %d invites, want 100", len(seen))
 	}
 	// get_audit_log: action filter with paging, newest first
 	var seqs []float64
-	cursor = ""
-	for page := 0; page < 200; page++ {
-		q := obj{"type": "get_audit_log", "admin_token": adminTok, "action": "invite.created", "limit": 7}
-		if cursor != "" {
-			q["cursor"] = cursor
-		}
-		p = c.ok(q)
+	pages(c, 200, func() obj {
+		return obj{"type": "get_audit_log", "admin_token": adminTok, "action": "invite.created", "limit": 7}
+	}, func(raw []byte) {
 		var pg struct {
 			Entries []struct {
 				Seq    float64 `json:"seq"`
 				Action string  `json:"action"`
 			} `json:"entries"`
-			NextCursor string `json:"next_cursor"`
 		}
-		json.Unmarshal(p.raw, &pg)
+		json.Unmarshal(raw, &pg)
 		for _, e := range pg.Entries {
 			if e.Action != "invite.created" || (len(seqs) > 0 && e.Seq >= seqs[len(seqs)-1]) {
 				t.Fatalf("entry %v after %v", e, seqs)
 			}
 			seqs = append(seqs, e.Seq)
 		}
-		if cursor = pg.NextCursor; cursor == "" {
-			break
-		}
-	}
+	})
 	if len(seqs) != 101 {
 		t.Errorf("%d invite.created entries, want 101", len(seqs))
 	}
@@ -233,4 +215,28 @@ func TestConf_12_RegisterNewBucket(t *testing.T) {
 	}
 	k := newKey()
 	r.dialFrom("127.0.0.2").ok(signWith(obj{"type": "register", "public_key": k.pubB64()}, k.key, 0, 0))
+}
+
+// pages sends the request q builds (fresh for each page: signatures carry
+// a nonce), with the previous reply's next_cursor, until a reply has none,
+// and hands each reply to each. More than max pages fails the test.
+func pages(c *conn, max int, q func() obj, each func(raw []byte)) {
+	c.t.Helper()
+	cursor := ""
+	for range max {
+		req := q()
+		if cursor != "" {
+			req["cursor"] = cursor
+		}
+		raw := c.ok(req).raw
+		each(raw)
+		var pg struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		json.Unmarshal(raw, &pg)
+		if cursor = pg.NextCursor; cursor == "" {
+			return
+		}
+	}
+	c.t.Fatalf("no last page after %d pages", max)
 }
