@@ -238,5 +238,14 @@ func checkLoaded(ctx context.Context, q querier) error {
 	if network0 != 1 {
 		return store.Refuse(store.ErrCorrupt, "restored data has no backbone network 0; nothing was changed")
 	}
+	// node_keys has no unique constraint on public_key since schema
+	// version 3: the key directory keeps keys unique (keydir.go).
+	var dup string
+	switch err := q.QueryRowContext(ctx, `SELECT public_key FROM node_keys GROUP BY public_key HAVING count(*) > 1 LIMIT 1`).Scan(&dup); {
+	case err == nil:
+		return store.Refuse(store.ErrCorrupt, "restored data binds public key %s twice; nothing was changed", dup)
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
 	return nil
 }

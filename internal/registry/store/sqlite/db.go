@@ -25,6 +25,7 @@ type tx struct {
 	q    txQuerier
 	view *lazyView    // set in View: the read cache (readcache.go)
 	w    *writerState // set in Update: the writer's values (writer.go)
+	dir  *keyDir      // the key directory (keydir.go); nil: SQL only
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -66,7 +67,7 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	if err := d.wr.begin(ctx, q); err != nil {
 		return fmt.Errorf("store %s: %w", d.path, err)
 	}
-	if err := fn(&tx{ctx: ctx, q: q, w: &d.wr}); err != nil {
+	if err := fn(&tx{ctx: ctx, q: q, w: &d.wr, dir: &d.keys}); err != nil {
 		return err
 	}
 	if err := d.wr.flush(ctx, q); err != nil {
@@ -111,7 +112,7 @@ func (d *DB) View(ctx context.Context, fn func(store.ReadTx) error) error {
 
 func (d *DB) runView(v *lazyView, fn func(store.ReadTx) error) error {
 	defer v.end()
-	err := fn(&tx{ctx: v.ctx, q: v, view: v})
+	err := fn(&tx{ctx: v.ctx, q: v, view: v, dir: &d.keys})
 	if v.err != nil {
 		return fmt.Errorf("store %s: begin read: %w", d.path, v.err)
 	}

@@ -193,7 +193,7 @@ func (d *DB) runMember(b *batch, r *request) {
 	// cancellable context with a goroutine per statement, and interrupting
 	// a statement can roll back the whole shared transaction, the other
 	// members' work included. r.ctx was checked above; fn may check it.
-	ferr := r.fn(&tx{ctx: context.Background(), q: q, w: &d.wr})
+	ferr := r.fn(&tx{ctx: context.Background(), q: q, w: &d.wr, dir: &d.keys})
 	finished = true
 	if ferr != nil {
 		d.rollbackMember(b)

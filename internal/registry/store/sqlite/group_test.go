@@ -94,12 +94,17 @@ func TestGroupCommit_Item70_FailingMemberLeavesOthersIntact(t *testing.T) {
 			if failed := i == 3 || i == 6; failed != errors.Is(err, store.ErrNotFound) {
 				t.Errorf("member %d: node lookup %v", i, err)
 			}
+			_, err = tx.KeyBinding(storetest.Key(fmt.Sprint("g", i)))
+			if failed := i == 3 || i == 6; failed != errors.Is(err, store.ErrNotFound) {
+				t.Errorf("member %d: key binding %v", i, err)
+			}
 		}
 		if e, _ := tx.PolicyEpoch(); e != n-2 {
 			t.Errorf("policy epoch %d, want %d", e, n-2)
 		}
 		return nil
 	})
+	dirMatchesTable(t, d)
 }
 
 // TestGroupCommit_CanceledContext: a caller whose context is done before

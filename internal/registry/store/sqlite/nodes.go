@@ -92,9 +92,16 @@ func (t *tx) Node(id addr.NodeID) (store.Node, error) {
 }
 
 func (t *tx) NodeByKey(k store.PublicKey) (store.Node, error) {
-	n, err := scanNode(t.q.QueryRowContext(t.ctx, `SELECT `+nodeColsN+` FROM node_keys k JOIN nodes n ON n.id = k.node_id
-		WHERE k.public_key = ? AND k.state = 'live'`, k.String()))
-	if err == sql.ErrNoRows {
+	b, err := t.KeyBinding(k)
+	if err == nil && b.State != store.KeyLive {
+		err = notFound("node with this public key")
+	}
+	if err != nil {
+		return store.Node{}, err
+	}
+	n, err := t.Node(b.NodeID)
+	if isNotFound(err) {
+		// The binding is newer than this View's snapshot (keydir.go).
 		return n, notFound("node with this public key")
 	}
 	return n, err
@@ -108,28 +115,30 @@ func (t *tx) NodeByHostname(h string) (store.Node, error) {
 }
 
 func (t *tx) KeyBinding(k store.PublicKey) (store.KeyBinding, error) {
-	var (
-		b           = store.KeyBinding{Key: k}
-		id, since   int64
-		stateString string
-	)
-	err := t.q.QueryRowContext(t.ctx, `SELECT node_id, state, since FROM node_keys WHERE public_key = ?`, k.String()).
-		Scan(&id, &stateString, &since)
-	if err == sql.ErrNoRows {
+	b := store.KeyBinding{Key: k}
+	r, ok, known := t.lookupKey(k)
+	if !known {
+		// No directory (a read-only store, or one being reloaded): ask
+		// the table, which has no index on public_key.
+		var id int64
+		var state string
+		err := t.q.QueryRowContext(t.ctx, `SELECT node_id, state, since FROM node_keys WHERE public_key = ?`, k.String()).
+			Scan(&id, &state, &r.since)
+		if err == sql.ErrNoRows {
+			return b, notFound("public key binding")
+		}
+		if err != nil {
+			return b, err
+		}
+		if r.state, err = parseKeyState(state); err != nil {
+			return b, err
+		}
+		r.node, ok = addr.NodeID(id), true
+	}
+	if !ok {
 		return b, notFound("public key binding")
 	}
-	if err != nil {
-		return b, err
-	}
-	b.NodeID, b.Since = addr.NodeID(id), time.UnixMilli(since).UTC()
-	switch stateString {
-	case "live":
-		b.State = store.KeyLive
-	case "tombstone":
-		b.State = store.KeyTombstone
-	default:
-		b.State = store.KeyRetired
-	}
+	b.NodeID, b.State, b.Since = r.node, r.state, time.UnixMilli(r.since).UTC()
 	return b, nil
 }
 
@@ -138,7 +147,7 @@ func (t *tx) Tombstone(id addr.NodeID) (store.Tombstone, error) {
 	var since int64
 	var key sql.NullString
 	err := t.q.QueryRowContext(t.ctx, `SELECT t.since, t.reason, k.public_key FROM tombstones t
-		LEFT JOIN node_keys k ON k.node_id = t.id AND k.state = 'tombstone' WHERE t.id = ?`, int64(id)).
+		LEFT JOIN node_keys k ON k.node_id = t.id AND k.state <> 'retired' AND k.state = 'tombstone' WHERE t.id = ?`, int64(id)).
 		Scan(&since, &ts.Reason, &key)
 	if err == sql.ErrNoRows {
 		return ts, notFound("tombstone of node %d", id)
@@ -228,33 +237,24 @@ func (t *tx) CreateNode(n store.Node) (store.Node, error) {
 	if err != nil {
 		return n, err
 	}
+	if err := t.checkNewKey(n.PublicKey); err != nil {
+		return n, err
+	}
 	if n.Hostname != "" {
-		if err := t.checkNewKey(n.PublicKey); err != nil {
-			return n, err
-		}
 		if err := t.checkHostname(n.Hostname, 0); err != nil {
 			return n, err
 		}
 	}
 	next := max(w.cur.nextNode, int64(store.FirstNodeID))
 	if next > int64(store.LastNodeID) {
-		if err := t.checkNewKey(n.PublicKey); err != nil {
-			return n, err
-		}
 		return n, fmt.Errorf("all node IDs up to %d were issued: %w", store.LastNodeID, store.ErrIDSpaceExhausted)
 	}
-	c, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, 'live', ?)
-		ON CONFLICT (public_key) DO NOTHING`, n.PublicKey.String(), next, n.KeyCreatedAt.UnixMilli())
-	if err != nil {
+	if _, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, 'live', ?)`,
+		n.PublicKey.String(), next, n.KeyCreatedAt.UnixMilli()); err != nil {
 		return n, err
 	}
-	if c == 0 {
-		if err := t.checkNewKey(n.PublicKey); err != nil {
-			return n, err
-		}
-		return n, fmt.Errorf("public key binding of node %d could not be written: %w", next, store.ErrKeyBound)
-	}
 	n.ID = addr.NodeID(next)
+	t.keyChanged(n.PublicKey, n.ID, store.KeyLive, n.KeyCreatedAt.UnixMilli())
 	w.cur.nextNode = next + 1
 	if err := t.insertNode(n); err != nil {
 		return n, err
@@ -277,8 +277,7 @@ func (t *tx) ReclaimNode(n store.Node) error {
 	if _, err := t.exec(`DELETE FROM tombstones WHERE id = ?`, int64(n.ID)); err != nil {
 		return err
 	}
-	if _, err := t.exec(`UPDATE node_keys SET state = 'live', since = ? WHERE public_key = ?`,
-		n.KeyCreatedAt.UnixMilli(), n.PublicKey.String()); err != nil {
+	if err := t.setKeyState(n.ID, n.PublicKey, store.KeyLive, n.KeyCreatedAt.UnixMilli()); err != nil {
 		return err
 	}
 	if err := t.insertNode(n); err != nil {
@@ -334,14 +333,52 @@ func (t *tx) TouchNodes(seen []store.LastSeen) (int, error) {
 }
 
 // rebind retires the current key of id and binds newKey in state.
-func (t *tx) rebind(id addr.NodeID, newKey store.PublicKey, state string, now time.Time) error {
-	if _, err := t.exec(`UPDATE node_keys SET state = 'retired', since = ? WHERE node_id = ? AND state <> 'retired'`,
-		now.UnixMilli(), int64(id)); err != nil {
+func (t *tx) rebind(id addr.NodeID, newKey store.PublicKey, state store.KeyState, now time.Time) error {
+	var old string
+	err := t.q.QueryRowContext(t.ctx, `SELECT public_key FROM node_keys WHERE node_id = ? AND state <> 'retired'`, int64(id)).Scan(&old)
+	switch {
+	case err == nil:
+		oldKey, err := parseKey(old)
+		if err != nil {
+			return err
+		}
+		if err := t.setKeyState(id, oldKey, store.KeyRetired, now.UnixMilli()); err != nil {
+			return err
+		}
+	case err != sql.ErrNoRows:
 		return err
 	}
-	_, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, ?, ?)`,
-		newKey.String(), int64(id), state, now.UnixMilli())
-	return err
+	if _, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, ?, ?)`,
+		newKey.String(), int64(id), keyStateCol(state), now.UnixMilli()); err != nil {
+		return err
+	}
+	t.keyChanged(newKey, id, state, now.UnixMilli())
+	return nil
+}
+
+// setKeyState changes the state of k, the live or deregistered key of node
+// id (found through the node_id index).
+func (t *tx) setKeyState(id addr.NodeID, k store.PublicKey, state store.KeyState, since int64) error {
+	c, err := t.exec(`UPDATE node_keys SET state = ?, since = ? WHERE node_id = ? AND state <> 'retired' AND public_key = ?`,
+		keyStateCol(state), since, int64(id), k.String())
+	if err != nil {
+		return err
+	}
+	if c != 1 {
+		return notFound("key binding of node %d", id)
+	}
+	t.keyChanged(k, id, state, since)
+	return nil
+}
+
+func keyStateCol(s store.KeyState) string {
+	switch s {
+	case store.KeyLive:
+		return "live"
+	case store.KeyTombstone:
+		return "tombstone"
+	}
+	return "retired"
 }
 
 func (t *tx) RotateKey(id addr.NodeID, newKey store.PublicKey, now, expires time.Time) (store.Node, error) {
@@ -352,7 +389,7 @@ func (t *tx) RotateKey(id addr.NodeID, newKey store.PublicKey, now, expires time
 	if err := t.checkNewKey(newKey); err != nil {
 		return n, err
 	}
-	if err := t.rebind(id, newKey, "live", now); err != nil {
+	if err := t.rebind(id, newKey, store.KeyLive, now); err != nil {
 		return n, err
 	}
 	n.PublicKey, n.KeyRotatedAt, n.KeyExpiresAt = newKey, now, expires
@@ -384,16 +421,22 @@ func (t *tx) ReassignKey(id addr.NodeID, newKey store.PublicKey, now time.Time) 
 	case err == nil && (b.State == store.KeyLive || b.NodeID == id):
 		return n, false, fmt.Errorf("public key is registered to node %d: %w", b.NodeID, store.ErrKeyBound)
 	case err == nil: // bound to another tombstone: the binding moves
-		if _, err := t.exec(`DELETE FROM node_keys WHERE public_key = ?`, newKey.String()); err != nil {
+		c, err := t.exec(`DELETE FROM node_keys WHERE node_id = ? AND state <> 'retired' AND public_key = ?`,
+			int64(b.NodeID), newKey.String())
+		if err != nil {
 			return n, false, err
 		}
+		if c != 1 {
+			return n, false, notFound("key binding of node %d", b.NodeID)
+		}
+		t.keyDeleted(newKey)
 	case !isNotFound(err):
 		return n, false, err
 	}
 	if !live {
-		return n, false, t.rebind(id, newKey, "tombstone", now)
+		return n, false, t.rebind(id, newKey, store.KeyTombstone, now)
 	}
-	if err := t.rebind(id, newKey, "live", now); err != nil {
+	if err := t.rebind(id, newKey, store.KeyLive, now); err != nil {
 		return n, false, err
 	}
 	t.nodeDropped(id)
@@ -444,8 +487,7 @@ func (t *tx) TombstoneNode(id addr.NodeID, now time.Time, reason string) (store.
 			return r, err
 		}
 	}
-	if _, err := t.exec(`UPDATE node_keys SET state = 'tombstone', since = ? WHERE public_key = ?`,
-		now.UnixMilli(), n.PublicKey.String()); err != nil {
+	if err := t.setKeyState(id, n.PublicKey, store.KeyTombstone, now.UnixMilli()); err != nil {
 		return r, err
 	}
 	_, err = t.exec(`INSERT INTO tombstones(id, since, reason) VALUES (?, ?, ?)`, int64(id), now.UnixMilli(), reason)

@@ -36,16 +36,10 @@ type nonceRec struct {
 	rowid   int64
 }
 
-// nonceUndo restores one index entry.
-type nonceUndo struct {
-	k   nonceKey
-	old nonceRec
-	had bool
-}
-
+// nonceIndex maps pairs to their rows; m is nil until loaded, and the undo
+// log holds the changes of the open transaction.
 type nonceIndex struct {
-	m    map[nonceKey]nonceRec // nil: not loaded
-	undo []nonceUndo           // changes of the open transaction
+	undoMap[nonceKey, nonceRec]
 }
 
 func mkNonceKey(k store.PublicKey, n store.Nonce) nonceKey {
@@ -89,32 +83,6 @@ func (x *nonceIndex) load(ctx context.Context, q txQuerier) error {
 	}
 	x.m, x.undo = m, x.undo[:0]
 	return nil
-}
-
-func (x *nonceIndex) set(k nonceKey, r nonceRec) {
-	old, had := x.m[k]
-	x.undo = append(x.undo, nonceUndo{k: k, old: old, had: had})
-	x.m[k] = r
-}
-
-func (x *nonceIndex) del(k nonceKey) {
-	if old, had := x.m[k]; had {
-		x.undo = append(x.undo, nonceUndo{k: k, old: old, had: true})
-		delete(x.m, k)
-	}
-}
-
-// rollbackTo undoes the changes made after the undo log had mark entries.
-func (x *nonceIndex) rollbackTo(mark int) {
-	for i := len(x.undo) - 1; i >= mark; i-- {
-		u := x.undo[i]
-		if u.had {
-			x.m[u.k] = u.old
-		} else {
-			delete(x.m, u.k)
-		}
-	}
-	x.undo = x.undo[:mark]
 }
 
 // RecordNonce checks the pair in the writer's index and records it with

@@ -17,10 +17,11 @@
 // writer keeps the audit chain head, the ID counters and policy_epoch in
 // memory, writing changed counters back once per commit (writer.go), and
 // looks mutation nonces up in an in-memory index of their append-only
-// table (nonceidx.go); the rows a registration adds dirty few pages
-// (schema version 2: no random-key index but node_keys', partial indexes
-// where most values are NULL), since every dirty page is a WAL frame that
-// the commit writes and fsyncs; Views begin their read transaction lazily
+// table (nonceidx.go); public keys are looked up in an in-memory
+// directory of node_keys, shared with the readers (keydir.go); the rows a
+// registration adds dirty few pages (schema version 3: no index ordered by
+// a random key, partial indexes where most values are NULL), since every
+// dirty page is a WAL frame that the commit writes and fsyncs; Views begin their read transaction lazily
 // and take node records and the policy epoch from a cache that every
 // commit updates with what it changed (readcache.go, cachelog.go);
 // savepoint sub-journals stay in memory (temp_store); the WAL is
@@ -110,6 +111,7 @@ type DB struct {
 	lock   *os.File
 	group  group
 	wr     writerState // guarded by group.mu (writer.go)
+	keys   keyDir      // node_keys in memory (keydir.go)
 	mu     sync.Mutex
 	closed bool
 }
@@ -140,6 +142,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		opts.ReadConns = 4
 	}
 	d := &DB{path: opts.Path, opts: opts, log: opts.Logger, now: opts.Now, cache: newReadCache()}
+	d.wr.dir = &d.keys
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -201,7 +204,22 @@ func (d *DB) open(ctx context.Context) error {
 	if err := d.checkIntegrity(ctx); err != nil {
 		return err
 	}
-	return d.migrate(ctx)
+	if err := d.migrate(ctx); err != nil {
+		return err
+	}
+	return d.loadKeys(ctx)
+}
+
+// loadKeys builds the key directory (keydir.go); a key bound twice is
+// reported like a failed integrity check.
+func (d *DB) loadKeys(ctx context.Context) error {
+	if err := d.keys.load(ctx, plainTx{d.w}); err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			return d.corrupt(err)
+		}
+		return fmt.Errorf("store %s: %w", d.path, err)
+	}
+	return nil
 }
 
 func dsn(path string, readOnly bool) string {

@@ -167,5 +167,8 @@ func (d *DB) swap(ctx context.Context, tmp string) error {
 	}
 	d.r.SetMaxOpenConns(d.opts.ReadConns)
 	d.r.SetMaxIdleConns(d.opts.ReadConns)
-	return d.w.PingContext(ctx)
+	if err := d.w.PingContext(ctx); err != nil {
+		return err
+	}
+	return d.loadKeys(ctx)
 }

@@ -199,6 +199,23 @@ var migrations = []migration{
 		`DROP INDEX audit_network`,
 		`CREATE INDEX audit_network ON audit(network_id, seq) WHERE network_id IS NOT NULL`,
 	}},
+	// Version 3: node_keys in insertion order (keydir.go). Its primary key
+	// on the random public key put every registration in a random leaf;
+	// keys are now looked up in the store's in-memory key directory, which
+	// also keeps them unique, and rows are reached through the node_id
+	// index (statements name state <> 'retired' so that SQLite uses it).
+	{version: 3, name: "node_keys in insertion order, looked up in memory", stmts: []string{
+		`CREATE TABLE node_keys_v3 (
+			public_key TEXT NOT NULL,
+			node_id    INTEGER NOT NULL,
+			state      TEXT NOT NULL CHECK (state = 'live' OR state = 'tombstone' OR state = 'retired'),
+			since      INTEGER NOT NULL)`,
+		`INSERT INTO node_keys_v3(public_key, node_id, state, since)
+			SELECT public_key, node_id, state, since FROM node_keys ORDER BY node_id, since`,
+		`DROP TABLE node_keys`,
+		`ALTER TABLE node_keys_v3 RENAME TO node_keys`,
+		`CREATE UNIQUE INDEX node_keys_bound ON node_keys(node_id) WHERE state <> 'retired'`,
+	}},
 }
 
 // SupportedSchema is the newest schema version of this binary.

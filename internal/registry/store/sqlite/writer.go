@@ -41,6 +41,8 @@ type writerState struct {
 	cur       wvals // committed plus what the open transaction did
 	nonces    nonceIndex
 	nodeLog   []nodeChange // node rows the open transaction changed (cachelog.go)
+	keys      keyOverlay   // node_keys rows the open transaction changed (keydir.go)
+	dir       *keyDir      // where committed key changes go
 }
 
 // wmark is the writer state at a savepoint.
@@ -48,10 +50,11 @@ type wmark struct {
 	vals  wvals
 	undo  int // length of the nonce undo log
 	nodes int // length of the node change log
+	keys  int // length of the key undo log
 }
 
 func (w *writerState) mark() wmark {
-	return wmark{vals: w.cur, undo: len(w.nonces.undo), nodes: len(w.nodeLog)}
+	return wmark{vals: w.cur, undo: len(w.nonces.undo), nodes: len(w.nodeLog), keys: len(w.keys.undo)}
 }
 
 // restore returns to m (ROLLBACK TO the savepoint).
@@ -60,6 +63,7 @@ func (w *writerState) restore(m wmark) {
 	w.nonces.rollbackTo(m.undo)
 	clear(w.nodeLog[m.nodes:])
 	w.nodeLog = w.nodeLog[:m.nodes]
+	w.keys.rollbackTo(m.keys)
 }
 
 // takeNodeLog returns the node changes of the transaction and starts a new
@@ -102,6 +106,11 @@ func (w *writerState) begin(ctx context.Context, q txQuerier) error {
 	if err := w.nonces.load(ctx, q); err != nil {
 		return err
 	}
+	if !w.dir.loaded() {
+		if err := w.dir.load(ctx, q); err != nil {
+			return err
+		}
+	}
 	w.committed, w.cur, w.loaded = v, v, true
 	return nil
 }
@@ -131,11 +140,13 @@ func (w *writerState) flush(ctx context.Context, q txQuerier) error {
 func (w *writerState) committedOK() {
 	w.committed = w.cur
 	w.nonces.undo = w.nonces.undo[:0]
+	w.dir.apply(w.keys.take())
 }
 
 // rolledBack records a rollback of the whole transaction.
 func (w *writerState) rolledBack() {
 	w.nodeLog = nil
+	w.keys.take()
 	if !w.loaded {
 		return
 	}
@@ -147,6 +158,8 @@ func (w *writerState) rolledBack() {
 // restored file): the next transaction loads them again.
 func (w *writerState) invalidate() {
 	w.nodeLog = nil
+	w.keys.take()
+	w.dir.drop()
 	w.loaded, w.cur, w.committed = false, wvals{}, wvals{}
 	w.nonces = nonceIndex{}
 }
