@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -272,4 +274,51 @@ func TestKeyDir_NoRandomKeyIndex(t *testing.T) {
 			t.Errorf("%s\n  scans node_keys: %s", q, all)
 		}
 	}
+}
+
+// TestKeyDir_RestoreRefusesDuplicateKey: a backup whose node_keys binds a
+// key twice is refused as corrupt and the target keeps its contents.
+func TestKeyDir_RestoreRefusesDuplicateKey(t *testing.T) {
+	ctx := context.Background()
+	src := openT(t, t.TempDir(), Options{})
+	defer src.Close()
+	storetest.Populate(t, src)
+	var buf strings.Builder
+	if _, err := src.Backup(ctx, &buf, "test"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	lines = lines[:len(lines)-1] // the trailer
+	dup := -1
+	for i, l := range lines {
+		if strings.Contains(l, `"table":"node_keys"`) && strings.Contains(l, `"state":"live"`) {
+			dup = i
+			break
+		}
+	}
+	if dup < 0 {
+		t.Fatal("no live node_keys row in the backup")
+	}
+	retired := strings.Replace(lines[dup], `"state":"live"`, `"state":"retired"`, 1)
+	lines = append(lines[:dup+1], append([]string{retired}, lines[dup+1:]...)...)
+	body := strings.Join(lines, "\n") + "\n"
+	file := body + fmt.Sprintf(`{"trailer":true,"rows":%d,"sha256":"%x"}`, len(lines)-1, sha256.Sum256([]byte(body))) + "\n"
+
+	dst := openT(t, t.TempDir(), Options{})
+	defer dst.Close()
+	if err := dst.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.CreateNode(storetest.NewNode("kept", storetest.T0))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.BackupRows(t, dst)
+	_, err := dst.Restore(ctx, []byte(file), store.RestoreOptions{Force: true})
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("Restore of a backup binding a key twice = %v", err)
+	}
+	if storetest.BackupRows(t, dst) != before {
+		t.Fatal("a refused restore changed the target")
+	}
+	dirMatchesTable(t, dst)
 }
