@@ -334,6 +334,11 @@ func (t *tx) TouchNodes(seen []store.LastSeen) (int, error) {
 
 // rebind retires the current key of id and binds newKey in state.
 func (t *tx) rebind(id addr.NodeID, newKey store.PublicKey, state store.KeyState, now time.Time) error {
+	// The callers checked newKey; node_keys no longer refuses a duplicate
+	// itself (keydir.go), so check again rather than ever write one.
+	if _, bound, _ := t.lookupKey(newKey); bound {
+		return fmt.Errorf("public key is already bound: %w", store.ErrKeyBound)
+	}
 	var old string
 	err := t.q.QueryRowContext(t.ctx, `SELECT public_key FROM node_keys WHERE node_id = ? AND state <> 'retired'`, int64(id)).Scan(&old)
 	switch {
