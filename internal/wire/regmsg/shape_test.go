@@ -57,6 +57,21 @@ func TestShape_C13(t *testing.T) {
 		{`{"type":"heartbeat","node_id":5,"nonce":5}`, `nonce must be a string`},
 		{`{"type":"heartbeat","node_id":5,"admin_token":5}`, `admin_token must be a string, got a number`},
 	}
+	// Objects larger than smallObject find duplicates through a set:
+	// the duplicate of an early key, of the key that crossed the
+	// threshold, and of a late one.
+	many := func(extra string) string {
+		var b strings.Builder
+		b.WriteString(`{"type":"heartbeat","node_id":5,"x":{`)
+		for i := range 3 * smallObject {
+			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+		}
+		return b.String() + extra + `"end":0}}`
+	}
+	for _, k := range []int{0, smallObject - 1, smallObject, 3*smallObject - 1} {
+		bad = append(bad, struct{ body, part string }{many(fmt.Sprintf(`"k%d":1,`, k)), fmt.Sprintf(`duplicate key "k%d"`, k)})
+	}
+	mustDecode(t, many(""))
 	for _, c := range bad {
 		wantCode(t, c.body, CodeInvalidArgument, c.part)
 	}

@@ -343,7 +343,7 @@ func (p *parser) object() (jval, *Error) {
 	}
 	p.pos++
 	v := jval{kind: kindObject}
-	seen := map[string]struct{}{}
+	var seen map[string]struct{} // duplicate check once the object is large
 	p.ws()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -359,10 +359,9 @@ func (p *parser) object() (jval, *Error) {
 		if err != nil {
 			return jval{}, err
 		}
-		if _, dup := seen[k]; dup {
+		if objectHasKey(v.keys, &seen, k) {
 			return jval{}, invalidf("duplicate key %s in the request; send each field once", quoteTrunc(k))
 		}
-		seen[k] = struct{}{}
 		p.ws()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
 			return jval{}, p.syntax("expected ':'")
@@ -372,6 +371,11 @@ func (p *parser) object() (jval, *Error) {
 		e, err := p.value()
 		if err != nil {
 			return jval{}, err
+		}
+		if v.keys == nil {
+			// Requests are small objects: one allocation each for
+			// the usual sizes instead of four growths.
+			v.keys, v.vals = make([]string, 0, smallObject), make([]jval, 0, smallObject)
 		}
 		v.keys = append(v.keys, k)
 		v.vals = append(v.vals, e)
@@ -390,6 +394,35 @@ func (p *parser) object() (jval, *Error) {
 			return jval{}, p.syntax("expected ',' or '}'")
 		}
 	}
+}
+
+// smallObject is the number of keys up to which an object's duplicate
+// keys are found by comparing with each earlier key; larger objects (a
+// hostile request can have thousands) use a set.
+const smallObject = 8
+
+// objectHasKey reports whether k is among keys, the keys of an object so
+// far, building *seen once there are smallObject of them.
+func objectHasKey(keys []string, seen *map[string]struct{}, k string) bool {
+	if len(keys) < smallObject {
+		for _, have := range keys {
+			if have == k {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*len(keys))
+		for _, have := range keys {
+			(*seen)[have] = struct{}{}
+		}
+	}
+	if _, dup := (*seen)[k]; dup {
+		return true
+	}
+	(*seen)[k] = struct{}{}
+	return false
 }
 
 // quoteTrunc quotes s for an error message, cut to 64 bytes.
