@@ -9,7 +9,8 @@
 //
 // It prints one table: register, heartbeat, lookup (anonymous) and resolve
 // (signed, public targets) operations per second and p50/p99 round-trip
-// latency for each client count, the bulk registration rate, and the
+// latency for each client count (the median of -runs runs, with their
+// range: identical runs differ a lot on a shared machine), the bulk registration rate, and the
 // registry's VmRSS (/proc/<pid>/status) after 10,000, 50,000 and 100,000
 // registered nodes (flag -rss). With -cpuprofile it runs the registry
 // through bench/registry/pprofreg and profiles it under a heartbeat load
@@ -17,11 +18,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +60,7 @@ func main() {
 		rssF     = flag.String("rss", "10000,50000", "node counts at which to report VmRSS")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the registry under heartbeat load here")
 		keepDir  = flag.Bool("keep", false, "keep the data directory")
+		runs     = flag.Int("runs", 3, "runs per (operation, client count); the table shows the median run and the range")
 		profN    = flag.Int("profile-n", 60000, "requests sent while profiling")
 		profOp   = flag.String("profile-op", "heartbeat", "operation profiled with -cpuprofile (64 clients)")
 	)
@@ -119,19 +123,19 @@ func main() {
 	grow(*pop)
 	b.makePublic(min(1000, len(b.nodes)))
 
-	fmt.Printf("\n%-10s %7s %9s %10s %10s %10s %7s\n", "operation", "clients", "requests", "ops/s", "p50", "p99", "errors")
+	fmt.Printf("\n%-10s %7s %9s %10s %15s %10s %10s %7s\n", "operation", "clients", "requests", "ops/s", "range", "p50", "p99", "errors")
 	for _, op := range []string{"register", "heartbeat", "lookup", "resolve"} {
 		for _, c := range clients {
 			reqs := *n
 			if reqs <= 0 {
 				reqs = max(4000, 600*c)
 			}
-			b.run(op, c, reqs)
+			b.measure(op, c, reqs, max(1, *runs))
 		}
 	}
 	if *cpuprof != "" {
 		check(p.Signal(syscall.SIGUSR1))
-		b.run(*profOp, 64, *profN)
+		b.report(*profOp, 64, []result{b.run(*profOp, 64, *profN)})
 		check(p.Signal(syscall.SIGUSR2))
 	}
 	for _, r := range rssAt {
@@ -213,8 +217,41 @@ func (b *bench) makePublic(k int) {
 	b.public = b.nodes[:k]
 }
 
+// measure runs one (operation, client count) cell runs times and prints
+// the median run.
+func (b *bench) measure(op string, clients, n, runs int) {
+	rs := make([]result, runs)
+	for i := range rs {
+		rs[i] = b.run(op, clients, n)
+	}
+	b.report(op, clients, rs)
+}
+
+// report prints the run with the median rate, the range of the rates and
+// the errors of all runs.
+func (b *bench) report(op string, clients int, rs []result) {
+	slices.SortFunc(rs, func(x, y result) int { return cmp.Compare(x.opsPerSec(), y.opsPerSec()) })
+	med := rs[len(rs)/2]
+	errs, first := 0, ""
+	for _, r := range rs {
+		errs += r.errors
+		if first == "" {
+			first = r.firstErr
+		}
+	}
+	rng := "-"
+	if len(rs) > 1 {
+		rng = fmt.Sprintf("%.0f–%.0f", rs[0].opsPerSec(), rs[len(rs)-1].opsPerSec())
+	}
+	fmt.Printf("%-10s %7d %9d %10.0f %15s %10s %10s %7d\n", op, clients, med.requests, med.opsPerSec(), rng,
+		fmtDur(med.pct(0.50)), fmtDur(med.pct(0.99)), errs)
+	if first != "" {
+		fmt.Printf("           first error: %.200s\n", first)
+	}
+}
+
 // run measures one (operation, client count) cell with n pre-built frames.
-func (b *bench) run(op string, clients, n int) {
+func (b *bench) run(op string, clients, n int) result {
 	frames := make([][]byte, n)
 	now := time.Now()
 	var newNodes []*identity.Identity
@@ -243,14 +280,10 @@ func (b *bench) run(op string, clients, n int) {
 	}
 	res, err := closedLoop(b.proc.Addr(), clients, frames)
 	check(err)
-	fmt.Printf("%-10s %7d %9d %10.0f %10s %10s %7d\n", op, clients, res.requests, res.opsPerSec(),
-		fmtDur(res.pct(0.50)), fmtDur(res.pct(0.99)), res.errors)
-	if res.firstErr != "" {
-		fmt.Printf("           first error: %.200s\n", res.firstErr)
-	}
 	// Nodes registered here count towards the population of the RSS
 	// checkpoints; later phases do not need their IDs.
 	b.extra += len(newNodes) - res.errors
+	return res
 }
 
 func regNode(id uint32) addr.NodeID { return addr.NodeID(id) }

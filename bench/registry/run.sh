@@ -5,7 +5,9 @@
 # CPU profile of the registry under a heartbeat load of 64 clients.
 #
 # Usage: bench/registry/run.sh [registry-bench flags]
-#   e.g. bench/registry/run.sh -n 4000 -rss 10000      (quicker)
+#   e.g. bench/registry/run.sh -n 4000 -rss 10000 -runs 1   (quicker)
+# Each (operation, client count) cell runs -runs times (default 3); the table
+# shows the median run and the range.
 # Extra flags apply to the table run; PROFILE=0 skips the profile run,
 # PROFILE_OP=register|lookup|resolve profiles another operation.
 set -euo pipefail
