@@ -7,13 +7,13 @@
 //	  closed loop: C connections × (write frame, read reply), C ∈ {1, 8, 64}
 //	  bulk load:   64 pipelined connections (register N nodes, then VmRSS)
 //
-// It prints one table: heartbeat, lookup (anonymous), resolve (signed,
-// public targets) and register operations per second and p50/p99
-// round-trip latency for each client count (the median of -runs runs,
-// with their range: identical runs differ a lot on a shared machine), the
-// bulk registration rate, and the registry's VmRSS (/proc/<pid>/status)
-// after 10,000, 50,000 and 100,000 registered nodes (flag -rss); the
-// table's registrations run after the memory checkpoints. With -cpuprofile it runs the registry
+// It prints one table: register, heartbeat, lookup (anonymous) and resolve
+// (signed, public targets) operations per second and p50/p99 round-trip
+// latency for each client count (the median of -runs runs, with their
+// range: identical runs differ a lot on a shared machine) on a population
+// of -nodes nodes, the bulk registration rate, and the VmRSS
+// (/proc/<pid>/status) of a fresh registry after 10,000, 50,000 and
+// 100,000 registered nodes (flag -rss). With -cpuprofile it runs the registry
 // through bench/registry/pprofreg and profiles it under a heartbeat load
 // of 64 clients (-profile-op chooses another operation). run.sh wraps it.
 package main
@@ -87,45 +87,23 @@ func main() {
 		check(err)
 	}
 	load0 := loadavg()
-	p, err := registrye2e.Start(registrye2e.Options{Bin: *bin, DataDir: filepath.Join(tmp, "data"),
-		AdminToken: adminToken, Extra: []string{"-rate-limit", "off"}, LogFile: filepath.Join(tmp, "registry.log")})
-	check(err)
-	running = p
+	start := func(name string) *registrye2e.Proc {
+		p, err := registrye2e.Start(registrye2e.Options{Bin: *bin, DataDir: filepath.Join(tmp, name),
+			AdminToken: adminToken, Extra: []string{"-rate-limit", "off"}, LogFile: filepath.Join(tmp, name+".log")})
+		check(err)
+		running = p
+		return p
+	}
+	p := start("data")
 	defer p.Kill()
 	b := &bench{proc: p}
 	fmt.Printf("pilot-registry benchmark: %s, pid %d, loopback, -rate-limit off; load average before: %s\n",
 		p.Addr(), p.Pid(), load0)
-
-	// Population, and the first RSS checkpoint on the way.
-	var rssRows []string
-	rssNext := 0
-	grow := func(target int) {
-		for b.total() < target {
-			step := target - b.total()
-			if rssNext < len(rssAt) && rssAt[rssNext] > b.total() && rssAt[rssNext] < target {
-				step = rssAt[rssNext] - b.total()
-			}
-			b.bulkRegister(step)
-			for rssNext < len(rssAt) && b.total() >= rssAt[rssNext] {
-				if b.total() > rssAt[rssNext] && rssNext+1 < len(rssAt) && b.total() >= rssAt[rssNext+1] {
-					// The operation runs registered past this checkpoint:
-					// the next one measures this population.
-					rssRows = append(rssRows, fmt.Sprintf("VmRSS after %7d registered nodes: (passed during the operation runs)", rssAt[rssNext]))
-					rssNext++
-					continue
-				}
-				rss, err := p.RSSKiB()
-				check(err)
-				rssRows = append(rssRows, fmt.Sprintf("VmRSS after %7d registered nodes: %7.1f MB", b.total(), float64(rss)/1024))
-				rssNext++
-			}
-		}
-	}
-	grow(*pop)
+	b.grow(*pop)
 	b.makePublic(min(1000, len(b.nodes)))
 
 	fmt.Printf("\n%-10s %7s %9s %10s %15s %10s %10s %7s\n", "operation", "clients", "requests", "ops/s", "range", "p50", "p99", "errors")
-	cell := func(op string) {
+	for _, op := range []string{"register", "heartbeat", "lookup", "resolve"} {
 		for _, c := range clients {
 			reqs := *n
 			if reqs <= 0 {
@@ -134,32 +112,36 @@ func main() {
 			b.measure(op, c, reqs, max(1, *runs))
 		}
 	}
-	for _, op := range []string{"heartbeat", "lookup", "resolve"} {
-		cell(op)
-	}
-	// The memory checkpoints come before the registrations of the table,
-	// which would carry the population past them; so registrations are
-	// measured last, on the largest population.
-	for _, r := range rssAt {
-		grow(r)
-	}
-	if len(clients) > 0 {
-		fmt.Printf("(register: %d registered nodes before its runs)\n", b.total())
-	}
-	cell("register")
 	if *cpuprof != "" {
 		check(p.Signal(syscall.SIGUSR1))
 		b.report(*profOp, 64, []result{b.run(*profOp, 64, *profN)})
 		check(p.Signal(syscall.SIGUSR2))
-	}
-	fmt.Println()
-	for _, r := range rssRows {
-		fmt.Println(r)
-	}
-	fmt.Printf("load average after: %s\n", loadavg())
-	if *cpuprof != "" {
 		check(p.Stop(30 * time.Second))
 		fmt.Printf("cpu profile (%s, 64 clients, %d requests): %s\n", *profOp, *profN, *cpuprof)
+	}
+	if len(rssAt) > 0 {
+		// Memory per registered node, on a fresh registry that serves
+		// nothing else: the table's load leaves caches behind (replay
+		// records of recent requests, heap the runtime keeps) that
+		// depend on the load, not on the nodes.
+		p.Kill()
+		m := &bench{proc: start("data-rss")}
+		defer m.proc.Kill()
+		fmt.Printf("\nmemory: a fresh registry (pid %d), nodes registered over 64 pipelined connections\n", m.proc.Pid())
+		for _, r := range rssAt {
+			m.grow(r)
+			rss, err := m.proc.RSSKiB()
+			check(err)
+			fmt.Printf("VmRSS after %7d registered nodes: %7.1f MB\n", m.total(), float64(rss)/1024)
+		}
+	}
+	fmt.Printf("load average after: %s\n", loadavg())
+}
+
+// grow registers nodes until there are target.
+func (b *bench) grow(target int) {
+	if b.total() < target {
+		b.bulkRegister(target - b.total())
 	}
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks the real pilot-registry binary over loopback (registry.md §12:
-# -rate-limit off, pre-signed requests) and prints one results table, the
+# -rate-limit off, pre-signed requests) and prints one results table, a fresh
 # registry's VmRSS after 10,000 / 50,000 / 100,000 registered nodes, and a
 # CPU profile of the registry under a heartbeat load of 64 clients.
 #
