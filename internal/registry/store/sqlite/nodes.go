@@ -146,6 +146,9 @@ func (t *tx) Tombstone(id addr.NodeID) (store.Tombstone, error) {
 	ts := store.Tombstone{ID: id}
 	var since int64
 	var key sql.NullString
+	// state <> 'retired' is implied by state = 'tombstone' but is spelled
+	// out: it is the condition of the node_id index, which SQLite uses
+	// only when the query names it (keydir.go).
 	err := t.q.QueryRowContext(t.ctx, `SELECT t.since, t.reason, k.public_key FROM tombstones t
 		LEFT JOIN node_keys k ON k.node_id = t.id AND k.state <> 'retired' AND k.state = 'tombstone' WHERE t.id = ?`, int64(id)).
 		Scan(&since, &ts.Reason, &key)
