@@ -193,6 +193,17 @@ func msgCall(trap, fd uintptr, msg *unix.Msghdr) (int, unix.Errno) {
 	}
 }
 
+// bufCall makes the read or write call trap on fd with the non-empty
+// buffer p, again when a signal interrupted it.
+func bufCall(trap, fd uintptr, p []byte) (int, unix.Errno) {
+	for {
+		r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != unix.EINTR {
+			return int(r), unix.Errno(e)
+		}
+	}
+}
+
 // ReadFromUDPAddrPort is ReadMsgUDPAddrPort without control data.
 func (u *UDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	n, _, _, from, err := u.ReadMsgUDPAddrPort(b, nil)
@@ -226,15 +237,12 @@ func (s *Stream) Read(p []byte) (n int, err error) {
 		return 0, nil
 	}
 	rerr := s.rc.Read(func(fd uintptr) bool {
-		r, _, e := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		for e == unix.EINTR {
-			r, _, e = syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		}
+		r, e := bufCall(unix.SYS_READ, fd, p)
 		switch e {
 		case unix.EAGAIN:
 			return false
 		case 0:
-			n = int(r)
+			n = r
 		default:
 			err = e
 		}
@@ -259,15 +267,12 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 	for n < len(p) && err == nil {
 		rest := p[n:]
 		werr := s.rc.Write(func(fd uintptr) bool {
-			r, _, e := syscall.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-			for e == unix.EINTR {
-				r, _, e = syscall.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-			}
+			r, e := bufCall(unix.SYS_WRITE, fd, rest)
 			switch e {
 			case unix.EAGAIN:
 				return false
 			case 0:
-				n += int(r)
+				n += r
 			default:
 				err = &net.OpError{Op: "write", Net: s.net, Err: e}
 			}
