@@ -357,7 +357,7 @@ func (t *tx) rebind(id addr.NodeID, newKey store.PublicKey, state store.KeyState
 		return err
 	}
 	if _, err := t.exec(`INSERT INTO node_keys(public_key, node_id, state, since) VALUES (?, ?, ?, ?)`,
-		newKey.String(), int64(id), keyStateCol(state), now.UnixMilli()); err != nil {
+		newKey.String(), int64(id), state.String(), now.UnixMilli()); err != nil {
 		return err
 	}
 	t.keyChanged(newKey, id, state, now.UnixMilli())
@@ -368,7 +368,7 @@ func (t *tx) rebind(id addr.NodeID, newKey store.PublicKey, state store.KeyState
 // id (found through the node_id index).
 func (t *tx) setKeyState(id addr.NodeID, k store.PublicKey, state store.KeyState, since int64) error {
 	c, err := t.exec(`UPDATE node_keys SET state = ?, since = ? WHERE node_id = ? AND state <> 'retired' AND public_key = ?`,
-		keyStateCol(state), since, int64(id), k.String())
+		state.String(), since, int64(id), k.String())
 	if err != nil {
 		return err
 	}
@@ -377,16 +377,6 @@ func (t *tx) setKeyState(id addr.NodeID, k store.PublicKey, state store.KeyState
 	}
 	t.keyChanged(k, id, state, since)
 	return nil
-}
-
-func keyStateCol(s store.KeyState) string {
-	switch s {
-	case store.KeyLive:
-		return "live"
-	case store.KeyTombstone:
-		return "tombstone"
-	}
-	return "retired"
 }
 
 func (t *tx) RotateKey(id addr.NodeID, newKey store.PublicKey, now, expires time.Time) (store.Node, error) {
