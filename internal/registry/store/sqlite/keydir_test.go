@@ -322,3 +322,37 @@ func TestKeyDir_RestoreRefusesDuplicateKey(t *testing.T) {
 	}
 	dirMatchesTable(t, dst)
 }
+
+// TestKeyDir_RowMissingUnderDirectory: should node_keys lose a row the
+// directory still has (a hand edit of the file), the mutations that change
+// that row fail with not found and change nothing, instead of updating no
+// row and reporting success.
+func TestKeyDir_RowMissingUnderDirectory(t *testing.T) {
+	d := openT(t, t.TempDir(), Options{})
+	defer d.Close()
+	ctx := context.Background()
+	var id addr.NodeID
+	if err := d.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.CreateNode(storetest.NewNode("gone", storetest.T0))
+		id = n.ID
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.w.Exec(`DELETE FROM node_keys WHERE node_id = ?`, int64(id)); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.TombstoneNode(id, storetest.T0.Add(time.Minute), "deregistered")
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "key binding of node") {
+		t.Fatalf("TombstoneNode over a missing key row = %v", err)
+	}
+	if err := d.View(ctx, func(tx store.ReadTx) error {
+		_, err := tx.Node(id)
+		return err
+	}); err != nil {
+		t.Fatalf("the failed TombstoneNode changed the node: %v", err)
+	}
+}
