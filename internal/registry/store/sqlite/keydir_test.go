@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -283,12 +281,7 @@ func TestKeyDir_RestoreRefusesDuplicateKey(t *testing.T) {
 	src := openT(t, t.TempDir(), Options{})
 	defer src.Close()
 	storetest.Populate(t, src)
-	var buf strings.Builder
-	if _, err := src.Backup(ctx, &buf, "test"); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	lines = lines[:len(lines)-1] // the trailer
+	lines := storetest.BackupLines(t, src)
 	dup := -1
 	for i, l := range lines {
 		if strings.Contains(l, `"table":"node_keys"`) && strings.Contains(l, `"state":"live"`) {
@@ -301,8 +294,7 @@ func TestKeyDir_RestoreRefusesDuplicateKey(t *testing.T) {
 	}
 	retired := strings.Replace(lines[dup], `"state":"live"`, `"state":"retired"`, 1)
 	lines = append(lines[:dup+1], append([]string{retired}, lines[dup+1:]...)...)
-	body := strings.Join(lines, "\n") + "\n"
-	file := body + fmt.Sprintf(`{"trailer":true,"rows":%d,"sha256":"%x"}`, len(lines)-1, sha256.Sum256([]byte(body))) + "\n"
+	file := storetest.Reseal(lines)
 
 	dst := openT(t, t.TempDir(), Options{})
 	defer dst.Close()
@@ -313,7 +305,7 @@ func TestKeyDir_RestoreRefusesDuplicateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := storetest.BackupRows(t, dst)
-	_, err := dst.Restore(ctx, []byte(file), store.RestoreOptions{Force: true})
+	_, err := dst.Restore(ctx, file, store.RestoreOptions{Force: true})
 	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("Restore of a backup binding a key twice = %v", err)
 	}

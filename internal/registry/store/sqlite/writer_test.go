@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -213,23 +212,17 @@ func TestRestore_Schema1Backup(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var buf strings.Builder
-	if _, err := src.Backup(context.Background(), &buf, "test"); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	lines = lines[:len(lines)-1]
+	lines := storetest.BackupLines(t, src)
 	hdr := fmt.Sprintf(`"schema_version":%d,`, SupportedSchema())
 	if !strings.Contains(lines[0], hdr) {
 		t.Fatalf("header %s", lines[0])
 	}
 	lines[0] = strings.Replace(lines[0], hdr, `"schema_version":1,`, 1)
-	body := strings.Join(lines, "\n") + "\n"
-	file := body + fmt.Sprintf(`{"trailer":true,"rows":%d,"sha256":"%x"}`, len(lines)-1, sha256.Sum256([]byte(body))) + "\n"
+	file := storetest.Reseal(lines)
 
 	dst := openT(t, t.TempDir(), Options{})
 	defer dst.Close()
-	sum, err := dst.Restore(context.Background(), []byte(file), store.RestoreOptions{})
+	sum, err := dst.Restore(context.Background(), file, store.RestoreOptions{})
 	if err != nil || sum.SchemaVersion != 1 {
 		t.Fatalf("Restore = %+v, %v", sum, err)
 	}

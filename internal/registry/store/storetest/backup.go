@@ -118,9 +118,16 @@ func backup(t *testing.T, s store.Store) []byte {
 	return buf.Bytes()
 }
 
-// reseal rebuilds a backup file from lines (header and rows) with a
+// BackupLines is a backup of s as lines, header and rows, without the
+// trailer: edit them and Reseal them to craft a backup file.
+func BackupLines(t *testing.T, s store.Store) []string {
+	t.Helper()
+	return splitBackup(backup(t, s))
+}
+
+// Reseal rebuilds a backup file from lines (header and rows) with a
 // correct trailer.
-func reseal(lines []string) []byte {
+func Reseal(lines []string) []byte {
 	body := strings.Join(lines, "\n") + "\n"
 	sum := sha256.Sum256([]byte(body))
 	return []byte(body + fmt.Sprintf(`{"trailer":true,"rows":%d,"sha256":"%x"}`, len(lines)-1, sum) + "\n")
@@ -206,7 +213,7 @@ func testRestoreRefusals(t *testing.T, b Backend) {
 	// Newer schema (step 2).
 	lines := splitBackup(data)
 	lines[0] = strings.Replace(lines[0], `"schema_version":`, `"schema_version":99`, 1)
-	_, err = dst.Restore(ctx(), reseal(lines), store.RestoreOptions{Force: true})
+	_, err = dst.Restore(ctx(), Reseal(lines), store.RestoreOptions{Force: true})
 	wantErr(t, err, store.ErrSchemaTooNew)
 	if BackupRows(t, dst) != before {
 		t.Fatal("a refused restore changed the target")
@@ -223,7 +230,7 @@ func testRestoreRefusals(t *testing.T, b Backend) {
 	if !tampered {
 		t.Fatal("no audit row to tamper with")
 	}
-	_, err = dst.Restore(ctx(), reseal(lines), store.RestoreOptions{Force: true})
+	_, err = dst.Restore(ctx(), Reseal(lines), store.RestoreOptions{Force: true})
 	if err != nil {
 		t.Fatalf("forced restore of a broken chain: %v", err)
 	}
@@ -233,7 +240,7 @@ func testRestoreRefusals(t *testing.T, b Backend) {
 	}
 	dst3 := open(t, b)
 	before3 := BackupRows(t, dst3)
-	_, err = dst3.Restore(ctx(), reseal(lines), store.RestoreOptions{})
+	_, err = dst3.Restore(ctx(), Reseal(lines), store.RestoreOptions{})
 	if !errors.As(err, &ce) || ce.Seq != 2 {
 		t.Fatalf("restore of a broken chain = %v, want chain error at seq 2", err)
 	}
