@@ -114,7 +114,7 @@ func main() {
 	}
 	if *cpuprof != "" {
 		check(p.Signal(syscall.SIGUSR1))
-		b.report(*profOp, 64, []result{b.run(*profOp, 64, *profN)})
+		report(*profOp, 64, []result{b.run(*profOp, 64, *profN)})
 		check(p.Signal(syscall.SIGUSR2))
 		check(p.Stop(30 * time.Second))
 		fmt.Printf("cpu profile (%s, 64 clients, %d requests): %s\n", *profOp, *profN, *cpuprof)
@@ -217,12 +217,12 @@ func (b *bench) measure(op string, clients, n, runs int) {
 	for i := range rs {
 		rs[i] = b.run(op, clients, n)
 	}
-	b.report(op, clients, rs)
+	report(op, clients, rs)
 }
 
 // report prints the run with the median rate, the range of the rates and
 // the errors of all runs.
-func (b *bench) report(op string, clients int, rs []result) {
+func report(op string, clients int, rs []result) {
 	slices.SortFunc(rs, func(x, y result) int { return cmp.Compare(x.opsPerSec(), y.opsPerSec()) })
 	med := rs[len(rs)/2]
 	errs, first := 0, ""
