@@ -18,26 +18,39 @@ import (
 // so nothing is acknowledged before it is durable; if the COMMIT fails,
 // all of them get the error.
 //
-// Who runs the fns (flat combining): a caller queues its request and takes
-// the writer mutex. The mutex holder is the leader: it begins a
+// Who runs the fns (flat combining): a caller queues its request, then
+// waits for whichever comes first: its request done, or the lead token.
+// The token holder is the leader: it takes the writer mutex, begins a
 // transaction and runs the queued fns one after another, on its own
 // goroutine, until the queue is empty or the batch has maxBatch members,
 // then commits and wakes the members. It keeps leading while its own
-// request is still queued; a caller whose request a leader already ran
-// finds it done when it gets the mutex. So a batch holds every request
-// that arrived while the previous one ran and fsynced, and running a batch
-// costs no goroutine hand-off per member (on a loaded machine each
-// hand-off could wait for a CPU while the writer sat idle).
+// request is still queued, then puts the token back, where a caller still
+// waiting (one whose request is queued, not done) takes it. So a batch
+// holds every request that arrived while the previous one ran and
+// fsynced; running a batch costs no goroutine hand-off per member (on a
+// loaded machine each hand-off could wait for a CPU while the writer sat
+// idle), and the lead passes once per batch, straight to a caller with
+// work. (When callers queued on the writer mutex instead, the members of
+// the batch just committed took it one after another only to find their
+// request done, while the next batch waited: at 64 callers, batches of 37
+// instead of 64 and 20 % more CPU per mutation.)
 
 // maxBatch bounds how many mutations share one commit.
 const maxBatch = 64
 
 type group struct {
-	mu      sync.Mutex   // the writer: held by the leader (and Restore, Close)
-	qmu     sync.Mutex   // guards queue
-	queue   []*request   // requests not yet taken by a leader
-	waiting atomic.Int32 // len(queue) (tests)
-	commits atomic.Int64 // shared commits done (tests, metrics)
+	lead    chan struct{} // cap 1: holds the lead token while nobody leads
+	mu      sync.Mutex    // the writer: held by the leader (and Restore, Close)
+	qmu     sync.Mutex    // guards queue
+	queue   []*request    // requests not yet taken by a leader
+	waiting atomic.Int32  // len(queue) (tests)
+	commits atomic.Int64  // shared commits done (tests, metrics)
+	leads   atomic.Int64  // times a caller took the writer to lead (tests)
+}
+
+func (g *group) init() {
+	g.lead = make(chan struct{}, 1)
+	g.lead <- struct{}{}
 }
 
 // request is one Update waiting for, or run by, a leader.
@@ -72,7 +85,28 @@ func (d *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error {
 	g.queue = append(g.queue, r)
 	g.waiting.Store(int32(len(g.queue)))
 	g.qmu.Unlock()
+	select {
+	case <-r.done: // a leader ran it
+	case <-g.lead:
+		if !r.finished() { // (both were ready, and select chose the token)
+			d.lead(r)
+		}
+		g.lead <- struct{}{}
+		<-r.done
+	}
+	if r.panicked {
+		panic(r.panicVal)
+	}
+	return r.err
+}
+
+// lead runs batches until r is done. The caller holds the lead token.
+// (No deferred unlock: if a fn calls runtime.Goexit, runMember ends the
+// batch, unlocks and puts the token back itself.)
+func (d *DB) lead(r *request) {
+	g := &d.group
 	g.mu.Lock()
+	g.leads.Add(1)
 	for !r.finished() {
 		if d.isClosed() {
 			d.failQueued(store.ErrClosed)
@@ -83,11 +117,6 @@ func (d *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error {
 		}
 	}
 	g.mu.Unlock()
-	<-r.done
-	if r.panicked {
-		panic(r.panicVal)
-	}
-	return r.err
 }
 
 func (r *request) finished() bool {
@@ -187,6 +216,7 @@ func (d *DB) runMember(b *batch, r *request) {
 		if !r.panicked {
 			d.endBatch(b)
 			d.group.mu.Unlock()
+			d.group.lead <- struct{}{}
 		}
 	}()
 	// The statements of fn run without r.ctx: the driver would watch a

@@ -35,7 +35,7 @@ func TestGroupCommit_Item70_FailingMemberLeavesOthersIntact(t *testing.T) {
 	errs := make([]error, n)
 	panicked := make([]any, n)
 	var wg sync.WaitGroup
-	commitsBefore := d.group.commits.Load()
+	commitsBefore, leadsBefore := d.group.commits.Load(), d.group.leads.Load()
 	boom := errors.New("member failed")
 	for i := range n {
 		wg.Go(func() {
@@ -71,6 +71,11 @@ func TestGroupCommit_Item70_FailingMemberLeavesOthersIntact(t *testing.T) {
 	wg.Wait()
 	if got := d.group.commits.Load() - commitsBefore; got != 1 {
 		t.Errorf("%d commits for one batch, want 1", got)
+	}
+	// The members learn from their done channel that the leader ran
+	// them; none takes the writer only to find its request done.
+	if got := d.group.leads.Load() - leadsBefore; got != 1 {
+		t.Errorf("the writer was taken %d times for one batch, want 1 (the leader)", got)
 	}
 	for i := range n {
 		switch i {

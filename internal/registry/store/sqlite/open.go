@@ -142,6 +142,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		opts.ReadConns = 4
 	}
 	d := &DB{path: opts.Path, opts: opts, log: opts.Logger, now: opts.Now, cache: newReadCache()}
+	d.group.init()
 	d.wr.dir = &d.keys
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
