@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pilot-go/pilot/internal/rawsock"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 )
 
@@ -24,6 +25,7 @@ type result struct {
 	lat      []time.Duration // sorted
 	errors   int
 	firstErr string
+	cpu      cpuSample // spent during the run
 }
 
 func (r result) opsPerSec() float64 { return float64(r.requests) / r.wall.Seconds() }
@@ -59,13 +61,17 @@ func closedLoop(address string, clients int, frames [][]byte) (result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			br := bufio.NewReaderSize(c, 64<<10)
+			// Raw system calls, as the registry's own side does: the
+			// load generator shares the cores with the registry, and
+			// every microsecond it spends is one the registry lacks.
+			rw := rawsock.ReadWriter(c)
+			br := bufio.NewReaderSize(rw, 64<<10)
 			buf := make([]byte, 0, 4096)
 			lat := make([]time.Duration, 0, len(frames)/clients+1)
 			errs, first := 0, ""
 			for j := i; j < len(frames); j += clients {
 				t0 := time.Now()
-				if _, err := c.Write(frames[j]); err != nil {
+				if _, err := rw.Write(frames[j]); err != nil {
 					errs, first = errs+1, err.Error()
 					break
 				}

@@ -4,14 +4,20 @@
 // §5.1) within the skew window, each with a fresh nonce.
 //
 //	registry-bench ──TCP loopback──► pilot-registry -rate-limit off -data-dir $TMP/…
-//	  closed loop: C connections × (write frame, read reply), C ∈ {1, 8, 64}
+//	  closed loop: C connections × (write frame, read reply), C ∈ {1, 8, 64},
+//	               raw system calls on each socket (internal/rawsock), as
+//	               the registry makes: both share the machine's cores
 //	  bulk load:   64 pipelined connections (register N nodes, then VmRSS)
 //
 // It prints one table: register, heartbeat, lookup (anonymous) and resolve
 // (signed, public targets) operations per second and p50/p99 round-trip
 // latency for each client count (the median of -runs runs, with their
 // range: identical runs differ a lot on a shared machine) on a population
-// of -nodes nodes, the bulk registration rate, and the VmRSS
+// of -nodes nodes, with the CPU time per request of the registry ("reg
+// µs", user + system) and of this load generator ("gen µs"), and the share
+// of the machine's CPU left idle during the run: a rate below the goal
+// with idle CPU left is bound by waiting (a serial path, wake-ups), one
+// without by the work per request. Then the bulk registration rate, and the VmRSS
 // (/proc/<pid>/status) of a fresh registry after 10,000, 50,000 and
 // 100,000 registered nodes (flag -rss). With -cpuprofile it runs the registry
 // through bench/registry/pprofreg and profiles it under a heartbeat load
@@ -56,6 +62,7 @@ func main() {
 	var (
 		bin      = flag.String("bin", "", "pilot-registry binary (default: build it)")
 		clientsF = flag.String("clients", "1,8,64", "client counts")
+		opsF     = flag.String("ops", "register,heartbeat,lookup,resolve", "operations to measure")
 		n        = flag.Int("n", 0, "requests per (operation, client count); 0 = 600 per client, at least 4000, so every run lasts long enough to be past its warm-up")
 		pop      = flag.Int("nodes", 10000, "registered population for heartbeat, lookup and resolve")
 		rssF     = flag.String("rss", "10000,50000", "node counts at which to report VmRSS")
@@ -67,6 +74,12 @@ func main() {
 	)
 	flag.Parse()
 	clients := ints(*clientsF)
+	ops := strings.Split(*opsF, ",")
+	for _, op := range ops {
+		if !slices.Contains([]string{"register", "heartbeat", "lookup", "resolve"}, op) {
+			fail("-ops: unknown operation %q (register, heartbeat, lookup, resolve)", op)
+		}
+	}
 	rssAt := ints(*rssF)
 
 	tmp, err := os.MkdirTemp("", "registry-bench-")
@@ -102,8 +115,9 @@ func main() {
 	b.grow(*pop)
 	b.makePublic(min(1000, len(b.nodes)))
 
-	fmt.Printf("\n%-10s %7s %9s %10s %15s %10s %10s %7s\n", "operation", "clients", "requests", "ops/s", "range", "p50", "p99", "errors")
-	for _, op := range []string{"register", "heartbeat", "lookup", "resolve"} {
+	fmt.Printf("\n%-10s %7s %9s %10s %15s %10s %10s %7s %8s %8s %6s\n", "operation", "clients", "requests", "ops/s", "range",
+		"p50", "p99", "errors", "reg µs", "gen µs", "idle%")
+	for _, op := range ops {
 		for _, c := range clients {
 			reqs := *n
 			if reqs <= 0 {
@@ -236,8 +250,9 @@ func report(op string, clients int, rs []result) {
 	if len(rs) > 1 {
 		rng = fmt.Sprintf("%.0f–%.0f", rs[0].opsPerSec(), rs[len(rs)-1].opsPerSec())
 	}
-	fmt.Printf("%-10s %7d %9d %10.0f %15s %10s %10s %7d\n", op, clients, med.requests, med.opsPerSec(), rng,
-		fmtDur(med.pct(0.50)), fmtDur(med.pct(0.99)), errs)
+	fmt.Printf("%-10s %7d %9d %10.0f %15s %10s %10s %7d %8s %8s %6s\n", op, clients, med.requests, med.opsPerSec(), rng,
+		fmtDur(med.pct(0.50)), fmtDur(med.pct(0.99)), errs,
+		perOp(med.cpu.registry, med.requests), perOp(med.cpu.generator, med.requests), med.cpu.idlePct())
 	if first != "" {
 		fmt.Printf("           first error: %.200s\n", first)
 	}
@@ -271,8 +286,10 @@ func (b *bench) run(op string, clients, n int) result {
 			frames[i] = frameOf(r)
 		}
 	}
+	before := sampleCPU(b.proc.Pid())
 	res, err := closedLoop(b.proc.Addr(), clients, frames)
 	check(err)
+	res.cpu = sampleCPU(b.proc.Pid()).sub(before)
 	// Nodes registered here count towards the population of the RSS
 	// checkpoints; later phases do not need their IDs.
 	b.extra += len(newNodes) - res.errors

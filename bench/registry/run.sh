@@ -7,7 +7,9 @@
 # Usage: bench/registry/run.sh [registry-bench flags]
 #   e.g. bench/registry/run.sh -n 4000 -rss 10000 -runs 1   (quicker)
 # Each (operation, client count) cell runs -runs times (default 3); the table
-# shows the median run and the range.
+# shows the median run and the range, the registry's and the load
+# generator's CPU time per request, and the machine's idle CPU share.
+# -ops register,heartbeat measures some operations only.
 # Extra flags apply to the table run; PROFILE=0 skips the profile run,
 # PROFILE_OP=register|lookup|resolve profiles another operation.
 set -euo pipefail

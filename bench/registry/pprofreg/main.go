@@ -3,7 +3,9 @@
 // (registry.Main with the same arguments and signal handling), and when
 // PILOT_CPUPROFILE names a file, SIGUSR1 starts a CPU profile into it and
 // SIGUSR2 stops it, so a benchmark can profile one load phase only
-// (`go tool pprof -top pprofreg FILE`).
+// (`go tool pprof -top pprofreg FILE`). When PILOT_TRACE also names a file,
+// the same signals start and stop an execution trace into it (`go tool
+// trace -pprof=sync FILE` shows where goroutines waited).
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/pilot-go/pilot/internal/registry"
@@ -19,7 +22,7 @@ import (
 
 func main() {
 	if path := os.Getenv("PILOT_CPUPROFILE"); path != "" {
-		go profileOnSignal(path)
+		go profileOnSignal(path, os.Getenv("PILOT_TRACE"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := registry.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
@@ -28,11 +31,25 @@ func main() {
 	os.Exit(code)
 }
 
-func profileOnSignal(path string) {
+func profileOnSignal(path, tracePath string) {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
-	var f *os.File
+	var f, tf *os.File
 	for s := range sig {
+		switch {
+		case s == syscall.SIGUSR1 && tf == nil && tracePath != "":
+			var err error
+			if tf, err = os.Create(tracePath); err == nil {
+				err = trace.Start(tf)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "error: trace:", err)
+			}
+		case s == syscall.SIGUSR2 && tf != nil:
+			trace.Stop()
+			tf.Close()
+			tf = nil
+		}
 		switch {
 		case s == syscall.SIGUSR1 && f == nil:
 			var err error
