@@ -34,7 +34,7 @@
 //   - sec*_test.go (statement-by-statement audit, named after the section):
 //     sec1_framing2 (slow-loris, idle per request, split sniff bytes, escaped
 //     keys, HTTP details), sec1_ordering (pipelined read-your-writes),
-//     sec1_writetimeout (30 s write timeout, PILOT_CONF_SLOW=1), sec2_tls
+//     sec1_writetimeout (30 s write timeout: the test takes about 30 s), sec2_tls
 //     (generated certificate, operator certificate, missing key, TLS
 //     versions, sniffing inside TLS), sec3_1_metric_values, sec4_values
 //     (every node-ID field, bools, nulls, foreign fields, control characters,

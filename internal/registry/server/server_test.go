@@ -43,6 +43,8 @@ func (d *stub) Handle(ctx context.Context, req *Request) Response {
 		<-d.block
 	case "big":
 		return Response{Body: bytes.Repeat([]byte("x"), MaxFrame+1), Type: typ}
+	case "fat": // a reply just under the frame cap
+		return Response{Body: append(append([]byte(`{"type":"fat_ok","pad":"`), bytes.Repeat([]byte("x"), MaxFrame-64)...), `"}`...), Type: typ}
 	}
 	body, _ := json.Marshal(map[string]any{"type": typ + "_ok", "len": len(req.Body), "seq": req.Seq, "tls": req.TLS})
 	return Response{Body: body, Type: typ}
@@ -217,6 +219,26 @@ func TestRegistry_4_Timeouts(t *testing.T) {
 	c3 := dial(t, h.addr)
 	_, _ = c3.Write([]byte{0, 0, 0, 20})
 	expectClosed(t, c3)
+}
+
+// §1 "A response that cannot be written within 30 s closes the
+// connection", with the timeout shortened: a client that sends requests
+// and never reads fills the socket buffers, the registry's reply write
+// blocks, and the registry closes the connection once WriteTimeout has
+// passed. (With a WriteTimeout of an hour, the connection stays open and
+// waitFor fails.)
+func TestRegistry_WriteTimeout(t *testing.T) {
+	h := start(t, Config{WriteTimeout: 200 * time.Millisecond, IdleTimeout: time.Minute, FrameTimeout: time.Minute})
+	c := dial(t, h.addr)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096) // a small window: the buffers fill sooner
+	}
+	// 256 replies of 64 KiB: 16 MiB, more than loopback TCP buffers hold.
+	reqs := bytes.Repeat(frame(`{"type":"fat"}`), 256)
+	if _, err := c.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return h.srv.OpenConns() == 0 })
 }
 
 // §14 item 5: with MaxConns 2 the third connection is closed before any
