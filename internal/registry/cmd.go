@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/pilot-go/pilot/internal/registry/config"
 	"github.com/pilot-go/pilot/internal/registry/store"
@@ -128,11 +131,11 @@ func serve(ctx context.Context, cfg *config.Config, stderr io.Writer) int {
 }
 
 // openForCommand opens the store for a subcommand; failures are exit 3.
-func openForCommand(ctx context.Context, cfg *config.Config, readOnly bool, stderr io.Writer) (store.Store, int) {
+func openForCommand(ctx context.Context, cfg *config.Config, mode storeMode, stderr io.Writer) (store.Store, int) {
 	// Subcommands keep stderr for warnings and the final error line.
 	quiet := *cfg
 	quiet.Level = max(cfg.Level, slog.LevelWarn)
-	st, err := openStore(ctx, cfg, readOnly, NewLogger(&quiet, stderr))
+	st, err := openStore(ctx, cfg, mode, NewLogger(&quiet, stderr))
 	if err != nil {
 		return nil, fail(stderr, ExitUnreachable, err)
 	}
@@ -140,7 +143,7 @@ func openForCommand(ctx context.Context, cfg *config.Config, readOnly bool, stde
 }
 
 func backup(ctx context.Context, cfg *config.Config, file string, stdout, stderr io.Writer) int {
-	st, code := openForCommand(ctx, cfg, true, stderr)
+	st, code := openForCommand(ctx, cfg, storeReadOnly, stderr)
 	if st == nil {
 		return code
 	}
@@ -154,13 +157,26 @@ func backup(ctx context.Context, cfg *config.Config, file string, stdout, stderr
 }
 
 func restore(ctx context.Context, cfg *config.Config, file string, stdout, stderr io.Writer) int {
-	st, code := openForCommand(ctx, cfg, false, stderr)
+	// A corrupt backup, or one newer than the binary, is refused before the
+	// store is opened: opening creates the data directory, the lock file
+	// and registry.db.
+	if err := checkBackup(file); err != nil {
+		return fail(stderr, ExitFailure, err)
+	}
+	kind, target := cfg.StoreTarget()
+	_, statErr := os.Stat(target)
+	created := kind == config.StoreSQLite && errors.Is(statErr, os.ErrNotExist)
+	st, code := openForCommand(ctx, cfg, storeRestore, stderr)
 	if st == nil {
 		return code
 	}
 	defer st.Close()
 	sum, err := store.RestoreFile(ctx, st, file, store.RestoreOptions{Force: cfg.Force})
 	if err != nil {
+		if created {
+			st.Close()
+			dropCreatedStore(cfg.DataDir, target)
+		}
 		if errors.Is(err, store.ErrInUse) {
 			return fail(stderr, ExitUnreachable, err)
 		}
@@ -173,8 +189,26 @@ func restore(ctx context.Context, cfg *config.Config, file string, stdout, stder
 	return ExitOK
 }
 
+// dropCreatedStore removes the SQLite file that opening the store for a
+// refused restore created where there was none (§13.3: a refused restore
+// changes nothing). The store is closed by then; the file is removed under
+// its lock, and left alone if another process has taken the lock since.
+func dropCreatedStore(dataDir, path string) {
+	f, err := os.OpenFile(filepath.Join(dataDir, "registry.lock"), os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close() // releases the flock
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + suffix)
+	}
+}
+
 func auditVerify(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) int {
-	st, code := openForCommand(ctx, cfg, true, stderr)
+	st, code := openForCommand(ctx, cfg, storeReadOnly, stderr)
 	if st == nil {
 		return code
 	}
@@ -196,7 +230,7 @@ func auditVerify(ctx context.Context, cfg *config.Config, stdout, stderr io.Writ
 }
 
 func migrateStatus(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) int {
-	st, code := openForCommand(ctx, cfg, true, stderr)
+	st, code := openForCommand(ctx, cfg, storeReadOnly, stderr)
 	if st == nil {
 		return code
 	}

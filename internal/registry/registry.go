@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Registry, er
 		r.log.Warn("data directory is readable by other users; registry.md expects mode 0700",
 			"data_dir", cfg.DataDir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod 700 "+cfg.DataDir)
 	}
-	st, err := openStore(ctx, cfg, false, r.log)
+	st, err := openStore(ctx, cfg, storeServe, r.log)
 	if err != nil {
 		return nil, err
 	}
@@ -249,9 +249,26 @@ func tlsConfig(cfg *config.Config) tlsconf.Config {
 // errPostgres: this build has no PostgreSQL backend yet.
 var errPostgres = errors.New("the PostgreSQL store is not available in this build; use -store sqlite:PATH")
 
-// openStore opens the configured store. readOnly is for backup and audit
-// verify of a possibly running store.
-func openStore(ctx context.Context, cfg *config.Config, readOnly bool, log *slog.Logger) (store.Store, error) {
+// storeMode is what a store is opened for.
+type storeMode int
+
+const (
+	// storeServe takes the lock, checks integrity and the schema version
+	// and applies migrations (§13.2).
+	storeServe storeMode = iota
+	// storeReadOnly is for backup, audit verify and migrate status of a
+	// possibly running store: no lock, no checks, no migrations.
+	storeReadOnly
+	// storeRestore is for restore: the lock is taken, but no integrity
+	// check, schema check or migration runs, so that the way out named by
+	// those refusals ("restore the latest backup with pilot-registry
+	// restore FILE") works on a corrupt store or one with a newer schema,
+	// and a refused restore changes nothing (§13.3).
+	storeRestore
+)
+
+// openStore opens the configured store for mode.
+func openStore(ctx context.Context, cfg *config.Config, mode storeMode, log *slog.Logger) (store.Store, error) {
 	kind, target := cfg.StoreTarget()
 	if kind == config.StorePostgres {
 		return nil, errPostgres
@@ -259,8 +276,34 @@ func openStore(ctx context.Context, cfg *config.Config, readOnly bool, log *slog
 	return sqlite.Open(ctx, sqlite.Options{
 		DataDir: cfg.DataDir, Path: target,
 		Integrity: sqlite.Integrity(cfg.Integrity), Migrate: sqlite.Migrate(cfg.Migrate),
-		ReadOnly: readOnly, Logger: log,
+		ReadOnly: mode == storeReadOnly, ForRestore: mode == storeRestore, Logger: log,
 	})
+}
+
+// checkBackup runs the checks of a restore (§13.3 steps 1 and 2) that need
+// no store: the file is read and parsed (trailer, row count, checksum,
+// every line) and its schema version must be one this binary can load. The
+// messages are those of the store's Restore, which checks again.
+func checkBackup(file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read backup %s: %w", file, err)
+	}
+	hdr, _, err := store.ParseBackup(data)
+	var ce *store.CorruptBackupError
+	switch {
+	case errors.As(err, &ce):
+		ce.File = file
+		return ce
+	case err != nil:
+		return err
+	case hdr.SchemaVersion > sqlite.SupportedSchema():
+		return store.Refuse(store.ErrSchemaTooNew, "backup has schema version %d, newer than this binary supports (%d); restore it with a newer pilot-registry; nothing was changed",
+			hdr.SchemaVersion, sqlite.SupportedSchema())
+	case hdr.SchemaVersion < 1:
+		return &store.CorruptBackupError{File: file, Problem: fmt.Sprintf("schema_version %d", hdr.SchemaVersion)}
+	}
+	return nil
 }
 
 // storeHealth adapts the store to server.Health. The gauges come from the
