@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -256,6 +257,11 @@ func TestConf_27_UnprovenCaller(t *testing.T) {
 			{"type": "get_member_role", "node_id": f.owner.id, "network_id": f.net, "target_node_id": f.member.id},
 			{"type": "list_nodes", "node_id": f.owner.id, "network_id": f.net},
 			{"type": "get_audit_log", "node_id": f.owner.id, "network_id": f.net},
+			// network 0 and all networks: the same rule
+			{"type": "list_nodes", "node_id": f.owner.id, "network_id": 0},
+			{"type": "get_network_policy", "node_id": f.owner.id, "network_id": 0},
+			{"type": "list_networks", "node_id": f.owner.id},
+			{"type": "list_networks", "node_id": f.owner.id, "all": true},
 		} {
 			req["admin_token"] = tok
 			c.fail(req, "unauthenticated", "")
@@ -267,4 +273,34 @@ func TestConf_27_UnprovenCaller(t *testing.T) {
 	c.ok(obj{"type": "get_member_role", "network_id": f.net, "target_node_id": f.member.id, "admin_token": netTok})
 	c.ok(obj{"type": "invite_to_network", "network_id": inv, "target_node_id": f.member.id, "admin_token": adminTok})
 	c.ok(obj{"type": "get_audit_log", "admin_token": adminTok})
+}
+
+// §6.1 "Credentials and refusals" on messages that always need the node's
+// own signature: an unsigned request with an admin_token that is not the
+// global token is refused unauthenticated, counted as bad_token and told
+// "admin token not accepted"; with the global token (a credential these
+// messages do not accept) the refusal names the missing signature only.
+func TestConf_6_1_SignedOnlyMessagesAndTokens(t *testing.T) {
+	r := start(t, "-rate-limit", "off")
+	c := r.dial()
+	a, b := c.register(nil), c.register(nil)
+	reqs := []obj{
+		{"type": "rotate_key", "node_id": a.id, "new_public_key": newKey().pubB64()},
+		{"type": "report_trust", "node_id": a.id, "peer_id": b.id},
+		{"type": "request_handshake", "from_node_id": a.id, "to_node_id": b.id},
+		{"type": "poll_handshakes", "node_id": a.id},
+		{"type": "poll_invites", "node_id": a.id},
+	}
+	for _, req := range reqs {
+		req["admin_token"] = "wrong-token-wrong-token"
+		c.fail(req, "unauthenticated", "admin token not accepted")
+		req["admin_token"] = adminTok
+		if p := c.fail(req, "unauthenticated", "must be signed"); strings.Contains(p.msg(), "not accepted") {
+			t.Errorf("%v with the global token: %q", req["type"], p.msg())
+		}
+	}
+	want := fmt.Sprintf(`pilot_auth_failures_total{reason="bad_token"} %d`, len(reqs))
+	if m := metricsText(t, r); !strings.Contains(m, want+"\n") {
+		t.Errorf("metrics lack %q", want)
+	}
 }

@@ -18,9 +18,12 @@ func (c *call) getAuditLog(r *regmsg.GetAuditLog) (regmsg.Reply, error) {
 	if r.NetworkID == nil && !c.globalTok {
 		return nil, invalid("get_audit_log needs network_id unless the request carries the global admin token")
 	}
-	before, _, err := parseCursor(r.Cursor, math.MaxInt64)
+	before, first, err := parseCursor(r.Cursor, math.MaxInt64)
 	if err != nil {
 		return nil, err
+	}
+	if !first && before == 0 { // sequence numbers start at 1: never issued (and 0 would mean "no bound")
+		return nil, invalid("cursor %q was not issued by this registry for this list; start again without cursor", r.Cursor)
 	}
 	limit := r.EffectiveLimit(auditPageDefault, auditPageMax)
 	reply := &regmsg.GetAuditLogOK{}

@@ -219,6 +219,11 @@ func TestRegistry_C66_GetAuditLog(t *testing.T) {
 	if entries[0].Seq != first-3 {
 		t.Fatalf("page 2 %s", r.body)
 	}
+	// Cursors the registry never issues are refused (§4.4): sequence
+	// numbers start at 1, so "0" is one (it must not mean "no bound").
+	for _, bad := range []string{"0", "-1", "01", "x"} {
+		e.fail(e.send(tok(&regmsg.GetAuditLog{Page: regmsg.Page{Limit: 3, Cursor: bad}}, globalToken)), regmsg.CodeInvalidArgument)
+	}
 	action := regmsg.ActionNodeRegistered
 	r = e.send(tok(&regmsg.GetAuditLog{Action: action}, globalToken))
 	r.get(t, "entries", &entries)

@@ -115,16 +115,17 @@ func (c *call) authV2() error {
 	if err != nil {
 		return authErr(reasonBadSignature, 0, regmsg.CodeUnauthenticated, "malformed signature: it must be the base64 of a 64-byte Ed25519 signature")
 	}
-	// Step 2: clock skew.
-	diff := c.now.UnixMilli() - *a.TS
-	if diff > c.h.cfg.AuthSkew.Milliseconds() || -diff > c.h.cfg.AuthSkew.Milliseconds() {
-		dir := "behind"
-		if diff < 0 {
+	// Step 2: clock skew. ts is any int64, so it is compared with the
+	// window's bounds rather than subtracted (now − ts can overflow).
+	now, skew := c.now.UnixMilli(), c.h.cfg.AuthSkew.Milliseconds()
+	if ts := *a.TS; ts < now-skew || ts > now+skew {
+		dir, diff := "behind", float64(now)-float64(ts)
+		if ts > now {
 			dir, diff = "ahead of", -diff
 		}
 		return authErr(reasonSkew, 0, regmsg.CodeUnauthenticated,
 			"request timestamp is %.1f s %s the registry clock (allowed ±%d s); synchronise the clock with NTP and sign again",
-			float64(diff)/1000, dir, int64(c.h.cfg.AuthSkew/time.Second))
+			diff/1000, dir, int64(c.h.cfg.AuthSkew/time.Second))
 	}
 	// Step 3: the verifying key.
 	var pub []byte
@@ -136,6 +137,10 @@ func (c *call) authV2() error {
 		pub, _ = regmsg.DecodePublicKey(r.NewPublicKey)
 	default:
 		if signer == 0 {
+			if regmsg.SignerField(c.typ) == "" { // a message no node signs (table 5.4)
+				return authErr(reasonMissing, 0, regmsg.CodeUnauthenticated,
+					"%s is not a signed message; send it without ts, nonce and signature", c.typ)
+			}
 			return authErr(reasonMissing, 0, regmsg.CodeUnauthenticated,
 				"request carries a signature but names no signing node (%s); set it to the node's ID or leave the signature out", signerName(c.typ))
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,5 +366,18 @@ func TestNonceCache_Window(t *testing.T) {
 	c.seen(k, a, t0.Add(4*window))
 	if len(c.cur)+len(c.old) > 1 {
 		t.Fatalf("%d entries after two rotations", len(c.cur)+len(c.old))
+	}
+}
+
+// Table 5.4: a signature on a message that no node signs is refused, and
+// the message says to send it unsigned (naming a signer field could not
+// help).
+func TestRegistry_SignatureOnUnsignedMessage(t *testing.T) {
+	e := newEnv(t)
+	n := e.register()
+	r := e.signed(&regmsg.GetKeyInfo{NodeID: n.ID}, n.id)
+	e.fail(r, regmsg.CodeUnauthenticated)
+	if !strings.Contains(r.err.Message, "get_key_info is not a signed message") {
+		t.Fatalf("message %q", r.err.Message)
 	}
 }

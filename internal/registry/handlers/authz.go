@@ -16,13 +16,20 @@ import (
 // and unauthenticated otherwise.
 
 // requireSigner refuses a Signed-class request without a verified node
-// signature (§5.3).
+// signature (§5.3). An admin_token other than the global token is no
+// credential: the refusal counts it as bad_token and says so (§6.1
+// "Credentials and refusals"); the global token is a credential, but not
+// one these messages accept, so the signature is what is missing.
 func (c *call) requireSigner() error {
 	if c.signer != 0 {
 		return nil
 	}
-	return authErr(reasonMissing, 0, regmsg.CodeUnauthenticated,
-		"%s must be signed by its %s node with auth v2 (ts, nonce, signature)", c.typ, signerName(c.typ))
+	reason, suffix := reasonMissing, ""
+	if c.tokenPresent && !c.globalTok {
+		reason, suffix = reasonBadToken, "; admin token not accepted"
+	}
+	return authErr(reason, 0, regmsg.CodeUnauthenticated,
+		"%s must be signed by its %s node with auth v2 (ts, nonce, signature)%s", c.typ, signerName(c.typ), suffix)
 }
 
 // legacyUnsigned reports an unsigned request in -legacy-v1-auth mode.

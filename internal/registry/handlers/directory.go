@@ -41,12 +41,21 @@ func (c *call) beaconList(r *regmsg.BeaconList) (regmsg.Reply, error) {
 		if err != nil {
 			return err
 		}
-		if len(bs) > limit {
+		more := len(bs) > limit
+		if more {
 			bs = bs[:limit]
-			reply.NextCursor = fmt.Sprint(bs[limit-1].ID)
 		}
+		entries := make([]regmsg.BeaconEntry, 0, len(bs))
 		for _, b := range bs {
-			reply.Beacons = append(reply.Beacons, regmsg.BeaconEntry{ID: regmsg.BeaconID(b.ID), Addr: b.Addr})
+			entries = append(entries, regmsg.BeaconEntry{ID: regmsg.BeaconID(b.ID), Addr: b.Addr})
+		}
+		// A page of long addresses is cut to keep the reply within the
+		// frame cap (§4.4); the cursor then resumes after the last entry.
+		k := fit(entries)
+		more = more || k < len(entries)
+		reply.Beacons = entries[:k]
+		if more && k > 0 {
+			reply.NextCursor = fmt.Sprint(entries[k-1].ID)
 		}
 		return nil
 	})

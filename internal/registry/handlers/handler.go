@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -245,15 +246,35 @@ func (h *Handler) mapStoreError(err error) *regmsg.Error {
 
 func (c *call) internal(err error) error { return c.h.mapStoreError(err) }
 
-// rawType extracts "type" from a body that failed to decode, for metrics.
+// rawType extracts "type" from a body that failed to decode, for metrics:
+// the value of the one key spelled exactly "type" at the top level (§4.1:
+// keys are case-sensitive, a repeated key is an error), else "".
 func rawType(body []byte) string {
-	var v struct {
-		Type string `json:"type"`
-	}
-	if json.Unmarshal(body, &v) != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	return v.Type
+	typ, seen := "", 0
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		if k == "type" {
+			seen++
+			if json.Unmarshal(v, &typ) != nil {
+				return ""
+			}
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') || seen != 1 {
+		return ""
+	}
+	return typ
 }
 
 // Error helpers.

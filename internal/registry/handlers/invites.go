@@ -52,6 +52,20 @@ func (c *call) inviteToNetwork(r *regmsg.InviteToNetwork) (regmsg.Reply, error) 
 				return exhausted("network %d is full: %d of %d members", nw.ID, n, nw.MaxMembers)
 			}
 		}
+		// An expired invite that the sweeper has not removed yet is
+		// removed here as the sweeper would, so that the audit trail
+		// shows its end before the new invite.
+		switch old, err := tx.Invite(nw.ID, r.TargetNodeID); {
+		case err == nil && old.Expires.UnixMilli() <= c.now.UnixMilli():
+			if err := tx.DeleteInvite(nw.ID, r.TargetNodeID); err != nil {
+				return err
+			}
+			if err := c.auditExpiredInvite(tx, old); err != nil {
+				return err
+			}
+		case err != nil && !isNotFound(err):
+			return err
+		}
 		err = tx.CreateInvite(store.Invite{NetworkID: nw.ID, TargetID: r.TargetNodeID, InviterID: c.signer,
 			Created: c.now, Expires: c.now.Add(c.h.cfg.InviteTTL)})
 		switch {

@@ -174,6 +174,17 @@ func (c *call) reassignKey(r *regmsg.ReassignKey) (regmsg.Reply, error) {
 	key := decodeKey(r.NewPublicKey)
 	var reply *regmsg.ReassignKeyOK
 	err := c.update(func(tx store.Tx) error {
+		// State rules in the order of §6.4: the target exists, then the
+		// key is free.
+		if _, err := tx.Node(r.NodeID); isNotFound(err) {
+			if _, err := tx.Tombstone(r.NodeID); isNotFound(err) {
+				return notFound("node %d was never registered", r.NodeID)
+			} else if err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
 		if err := newKeyFree(tx, key, true); err != nil {
 			return err
 		}

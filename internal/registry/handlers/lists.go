@@ -25,6 +25,9 @@ func (c *call) listNetworks(r *regmsg.ListNetworks) (regmsg.Reply, error) {
 	case c.signer == 0 && !c.tokenPresent && c.legacyUnsigned():
 		all = true // legacy: unsigned requests get every network (§5.5)
 	case r.All || c.signer == 0:
+		if err := c.unprovenCaller(); err != nil {
+			return nil, err
+		}
 		if c.tokenPresent {
 			if err := c.tokenGate(); err != nil {
 				return nil, err
@@ -106,6 +109,9 @@ func (c *call) listNodes(r *regmsg.ListNodes) (regmsg.Reply, error) {
 	err = c.view(func(tx store.ReadTx) error {
 		var members []store.Member
 		if r.NetworkID == store.BackboneID {
+			if err := c.unprovenCaller(); err != nil {
+				return err
+			}
 			if c.tokenPresent {
 				if err := c.tokenGate(); err != nil {
 					return err

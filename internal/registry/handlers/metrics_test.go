@@ -27,3 +27,24 @@ func counter(t *testing.T, e *env, name string) float64 {
 	}
 	return sum
 }
+
+// §3.1 / §4.1: the type label of a body that failed to decode is the one
+// key spelled exactly "type"; a differently cased or repeated key names
+// no type.
+func TestRawType(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"type":"heartbeat","node_id":"x"}`:  "heartbeat",
+		`{"node_id":1,"type":"lookup"}`:       "lookup",
+		`{"TYPE":"heartbeat"}`:                "",
+		`{"Type":"heartbeat"}`:                "",
+		`{"type":"bogus","type":"heartbeat"}`: "",
+		`{"type":7}`:                          "",
+		`["type","heartbeat"]`:                "",
+		`{"type":"heartbeat"`:                 "",
+		`{"x":{"type":"heartbeat"}}`:          "",
+	} {
+		if got := rawType([]byte(body)); got != want {
+			t.Errorf("rawType(%s) = %q, want %q", body, got, want)
+		}
+	}
+}

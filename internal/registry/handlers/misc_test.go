@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +159,44 @@ func TestRegistry_DeregisterAndPurge(t *testing.T) {
 		t.Fatalf("deregister audit %q", Details(ev.Attrs))
 	}
 	e.fail(e.send(tok(&regmsg.Deregister{}, globalToken)), regmsg.CodeNotFound)
+}
+
+// §4.4 / §1: a beacon_list page of long addresses is cut below its limit
+// to keep the reply within 65,536 bytes, with next_cursor set, and the
+// pages together list every beacon once.
+func TestRegistry_BeaconListFitsTheFrameCap(t *testing.T) {
+	e := newEnv(t)
+	const n = 400
+	label := strings.Repeat("b", 59) // DNS labels of at most 63 bytes
+	for i := 1; i <= n; i++ {
+		addr := fmt.Sprintf("%04d%s.%s.%s.%s:65535", i, label[4:], label, label, label) // 245 bytes
+		e.ok(e.send(&regmsg.BeaconRegister{BeaconID: regmsg.BeaconID(i), Addr: addr, Token: "beacon-secret"}), "beacon_register")
+	}
+	seen := map[regmsg.BeaconID]bool{}
+	cursor, pages := "", 0
+	for ; pages < n; pages++ {
+		r := e.send(&regmsg.BeaconList{Page: regmsg.Page{Limit: 500, Cursor: cursor}})
+		e.ok(r, "beacon_list")
+		if len(r.body) > 65536 {
+			t.Fatalf("page %d: reply of %d bytes", pages, len(r.body))
+		}
+		var bs []regmsg.BeaconEntry
+		r.get(t, "beacons", &bs)
+		for _, b := range bs {
+			if seen[b.ID] {
+				t.Fatalf("beacon %d listed twice", b.ID)
+			}
+			seen[b.ID] = true
+		}
+		cursor = ""
+		if c, ok := r.fields["next_cursor"]; ok {
+			_ = json.Unmarshal(c, &cursor)
+		}
+		if cursor == "" {
+			break
+		}
+	}
+	if len(seen) != n || pages == 0 {
+		t.Fatalf("%d beacons listed over %d pages, want %d over more than one", len(seen), pages+1, n)
+	}
 }

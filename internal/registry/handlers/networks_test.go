@@ -414,6 +414,48 @@ func TestRegistry_C45_InviteExpiry(t *testing.T) {
 	}
 }
 
+// §7.7 / §9: inviting again after an invite expired, before the sweeper
+// removed it, records the expired invite's removal first, then the new
+// invite; the sweeper then has nothing left to remove.
+func TestRegistry_C45_ReinviteBeforeTheSweep(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.InviteTTL = time.Hour
+	e.reopen()
+	o, a := e.register(), e.register()
+	nw := e.network(o, "reinvite", "invite")
+	invite := func() {
+		t.Helper()
+		r := e.signed(&regmsg.InviteToNetwork{InviterID: o.ID, NetworkID: nw, TargetNodeID: a.ID}, o.id)
+		e.ok(r, "invite_to_network")
+		var status string
+		if r.get(t, "status", &status); status != string(regmsg.InviteInvited) {
+			t.Fatalf("status %s", r.body)
+		}
+	}
+	invite()
+	e.clk.Add(2 * time.Hour)
+	head := e.head()
+	invite()
+	ev := e.auditSince(head)
+	if len(ev) != 2 || ev[0].Action != regmsg.ActionInviteRemoved || ev[0].AuthVia != "system" ||
+		Details(ev[0].Attrs) != "network_id="+itoa(nw)+", node_id="+itoa(a.ID)+", inviter_id="+itoa(o.ID)+", reason=expired" ||
+		ev[1].Action != regmsg.ActionInviteCreated {
+		t.Fatalf("audit %+v", ev)
+	}
+	head = e.head()
+	if err := e.h.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := e.auditSince(head); len(ev) != 0 {
+		t.Fatalf("the sweep removed %+v", ev)
+	}
+	var invs []regmsg.InviteEntry
+	e.signed(&regmsg.PollInvites{NodeID: a.ID}, a.id).get(t, "invites", &invs)
+	if len(invs) != 1 {
+		t.Fatalf("%d pending invites, want the new one", len(invs))
+	}
+}
+
 func TestRegistry_C47_DeleteRemovesInvites(t *testing.T) {
 	e := newEnv(t)
 	o, a := e.register(), e.register()

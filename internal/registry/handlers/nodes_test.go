@@ -336,6 +336,10 @@ func TestRegistry_C24_ReassignKey(t *testing.T) {
 	other := e.register()
 	r = e.signed(tok(&regmsg.ReassignKey{NodeID: n.ID, NewPublicKey: other.id.PublicKeyBase64()}, globalToken), other.id)
 	e.fail(r, regmsg.CodeAlreadyExists)
+	// The target is checked before the key (§6.4 state rules): a node
+	// that was never registered is not_found, whatever the key.
+	r = e.signed(tok(&regmsg.ReassignKey{NodeID: 9999, NewPublicKey: other.id.PublicKeyBase64()}, globalToken), other.id)
+	e.fail(r, regmsg.CodeNotFound)
 }
 
 func TestRegistry_C25_TokenNeverExcusesBadSignature(t *testing.T) {

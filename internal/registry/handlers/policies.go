@@ -80,6 +80,9 @@ func (c *call) getNetworkPolicy(r *regmsg.GetNetworkPolicy) (regmsg.Reply, error
 		}
 		if r.NetworkID == store.BackboneID {
 			if c.signer == 0 && !legacy {
+				if err := c.unprovenCaller(); err != nil {
+					return err
+				}
 				if c.tokenPresent {
 					if err := c.tokenGate(); err != nil {
 						return err

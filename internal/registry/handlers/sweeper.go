@@ -38,19 +38,24 @@ func (h *Handler) RunSweeper(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// auditExpiredInvite records the removal of an expired invite (§7.7), by
+// the sweeper or by a new invite that replaces it before the sweeper ran.
+func (c *call) auditExpiredInvite(tx store.Tx, inv store.Invite) error {
+	return c.audit(tx, grant{viaSystem, 0}, regmsg.ActionInviteRemoved, aInt("network_id", inv.NetworkID),
+		aInt("node_id", inv.TargetID), aInt("inviter_id", inv.InviterID), aStr("reason", "expired"))
+}
+
 // Sweep runs one sweeper pass at the handler's current time.
 func (h *Handler) Sweep(ctx context.Context) error {
 	now := h.now()
 	c := &call{h: h, ctx: ctx, now: now, typ: "sweep"}
-	sys := grant{viaSystem, 0}
 	err := c.update(func(tx store.Tx) error {
 		invs, err := tx.SweepInvites(now)
 		if err != nil {
 			return err
 		}
 		for _, inv := range invs {
-			if err := c.audit(tx, sys, regmsg.ActionInviteRemoved, aInt("network_id", inv.NetworkID),
-				aInt("node_id", inv.TargetID), aInt("inviter_id", inv.InviterID), aStr("reason", "expired")); err != nil {
+			if err := c.auditExpiredInvite(tx, inv); err != nil {
 				return err
 			}
 		}

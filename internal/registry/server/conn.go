@@ -115,7 +115,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 		}
 	}()
 	c.setRW(c.nc)
-	first, ok := c.sniff(c.nc)
+	first, firstAt, ok := c.sniff(c.nc)
 	if !ok {
 		return
 	}
@@ -137,7 +137,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 			s.log.Debug("tls handshake failed", "addr", c.remote, "err", err)
 			return
 		}
-		if first, ok = c.sniff(tc); !ok {
+		if first, firstAt, ok = c.sniff(tc); !ok {
 			return
 		}
 		if first[0] == 0x16 {
@@ -154,7 +154,10 @@ func (s *Server) serveConn(ctx context.Context, c *conn, sniffed *chanListener) 
 			c.writeAndClose(rw, appendFrame(nil, ErrorBody(CodeFailedPrecondition, msgTLSRequired)))
 			return
 		}
-		c.serveFrames(ctx, rw, isTLS)
+		// The sniffed bytes are the first frame's header: that frame must
+		// be whole within FrameTimeout of its first byte (§1), not of the
+		// end of the sniff.
+		c.serveFrames(ctx, rw, isTLS, firstAt.Add(s.cfg.FrameTimeout))
 	case kindHTTP:
 		tc := &trackedConn{Conn: rw, release: func() { s.release(c) }}
 		c.mu.Lock()
@@ -200,14 +203,19 @@ func classify(b [4]byte) kind {
 	return kindOther
 }
 
-// sniff reads the first four bytes within the frame timeout.
-func (c *conn) sniff(r net.Conn) (b [4]byte, ok bool) {
+// sniff reads the first four bytes within the frame timeout. at is when the
+// first of them arrived.
+func (c *conn) sniff(r net.Conn) (b [4]byte, at time.Time, ok bool) {
 	if !c.waitStart(c.s.cfg.FrameTimeout) {
-		return b, false
+		return b, at, false
 	}
-	_, err := io.ReadFull(r, b[:])
+	n, err := io.ReadAtLeast(r, b[:], 1)
+	at = time.Now()
+	if err == nil {
+		_, err = io.ReadFull(r, b[n:])
+	}
 	c.waitEnd()
-	return b, err == nil
+	return b, at, err == nil
 }
 
 // writeAndClose writes a final message and half-closes, so the peer reads
@@ -227,8 +235,9 @@ func (c *conn) writeAndClose(rw net.Conn, msg []byte) {
 }
 
 // serveFrames is the registry-protocol loop: one frame at a time, replies
-// in order.
-func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
+// in order. firstDeadline bounds the first frame, whose first byte the
+// sniff saw arrive.
+func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool, firstDeadline time.Time) {
 	s := c.s
 	br := bufio.NewReaderSize(rw, 4096)
 	var body, out []byte
@@ -249,7 +258,11 @@ func (c *conn) serveFrames(ctx context.Context, rw net.Conn, isTLS bool) {
 		// A frame that arrived whole (the usual case) needs no deadline:
 		// reading it cannot block.
 		if !frameBuffered(br) {
-			_ = c.rw.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+			deadline := time.Now().Add(s.cfg.FrameTimeout)
+			if seq == 1 {
+				deadline = firstDeadline
+			}
+			_ = c.rw.SetReadDeadline(deadline)
 		}
 		body, err = regmsg.ReadFrame(br, body[:0])
 		if errors.Is(err, regmsg.ErrFrameTooLarge) {

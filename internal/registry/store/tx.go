@@ -208,9 +208,10 @@ type Tx interface {
 	// EnqueueHandshakeResponse queues r for r.ToID, dropping the oldest
 	// beyond 100 (respond_handshake).
 	EnqueueHandshakeResponse(r HandshakeResponse) error
-	// DrainHandshakes removes and returns up to limit requests and up to
-	// limit responses queued for target and unexpired at now, oldest first
-	// (poll_handshakes: drained in the transaction that builds the reply).
+	// DrainHandshakes removes and returns up to limit items queued for
+	// target and unexpired at now, requests then responses, each oldest
+	// first (poll_handshakes: drained in the transaction that builds the
+	// reply; limit 0 = all).
 	DrainHandshakes(target addr.NodeID, now time.Time, limit int) (HandshakeBatch, error)
 	// SweepHandshakes removes requests and responses expired at now.
 	SweepHandshakes(now time.Time) (int, error)

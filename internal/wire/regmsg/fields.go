@@ -54,7 +54,7 @@ func (d *decoder) missing(name string) {
 }
 
 // rawTrunc is the JSON text of a value as sent, cut to 40 bytes, for a
-// message. Callers never pass secret fields.
+// message. Callers never pass secret fields (strRule.secret).
 func rawTrunc(v *jval) string {
 	const max = 40
 	if len(v.raw) <= max {
@@ -145,7 +145,7 @@ func (d *decoder) boolean(name string, required bool) (bool, bool) {
 // strRule describes the syntax of a str field.
 type strRule struct {
 	freeText bool // control characters allowed (free text and secrets, §4.3)
-	secret   bool // never echo the value in a message
+	secret   bool // never echo the value in a message: tokens, nonces, signatures, keys (§4.1)
 	maxBytes int  // 0 = no limit
 	maxRunes int  // 0 = no limit
 }

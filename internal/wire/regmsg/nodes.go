@@ -45,8 +45,13 @@ func (r *Register) SignedParams() []string {
 		pList(r.LANAddrs), pList(r.Capabilities), r.Version}
 }
 
+// keyRule reads a public key field. A public key is public information,
+// but it is key material, which error messages never contain (§4.1): its
+// value is not quoted (ValidatePublicKey does not quote it either).
+var keyRule = strRule{secret: true}
+
 func (r *Register) decode(d *decoder) {
-	r.PublicKey, _ = d.str("public_key", true, strRule{})
+	r.PublicKey, _ = d.str("public_key", true, keyRule)
 	if d.err == nil {
 		d.fail(ValidatePublicKey("public_key", r.PublicKey))
 	}
@@ -189,11 +194,11 @@ func (r *RotateKey) Expiry() (t time.Time, ok bool) {
 
 func (r *RotateKey) decode(d *decoder) {
 	r.NodeID = d.signer("node_id")
-	r.NewPublicKey, _ = d.str("new_public_key", true, strRule{})
+	r.NewPublicKey, _ = d.str("new_public_key", true, keyRule)
 	if d.err == nil {
 		d.fail(ValidatePublicKey("new_public_key", r.NewPublicKey))
 	}
-	r.NewKeySignature = d.optStr("new_key_signature", strRule{})
+	r.NewKeySignature = d.optStr("new_key_signature", strRule{secret: true})
 	r.ExpiresAt = d.optStr("expires_at", strRule{})
 	if d.err == nil && r.ExpiresAt != nil {
 		d.fail(validateExpiry("expires_at", *r.ExpiresAt))
@@ -269,7 +274,7 @@ func (r *ReassignKey) SignedParams() []string {
 }
 func (r *ReassignKey) decode(d *decoder) {
 	r.NodeID = d.nodeID("node_id")
-	r.NewPublicKey, _ = d.str("new_public_key", true, strRule{})
+	r.NewPublicKey, _ = d.str("new_public_key", true, keyRule)
 	if d.err == nil {
 		d.fail(ValidatePublicKey("new_public_key", r.NewPublicKey))
 	}

@@ -47,11 +47,16 @@ func (a *Auth) AuthFields() *Auth { return a }
 func (a *Auth) HasAdminToken() bool { return a.AdminToken != nil && *a.AdminToken != "" }
 
 func (a *Auth) decodeAuth(d *decoder) {
-	if ts, ok := d.integer("ts", 0, math.MaxInt64, false); ok {
+	// ts is any JSON int that fits int64 (§4.3 "JSON int (ms)"): a value
+	// far from the registry clock, negative included, fails the skew check
+	// (§5.2 step 2, unauthenticated), not the shape check.
+	if ts, ok := d.integer("ts", math.MinInt64, math.MaxInt64, false); ok {
 		a.TS = &ts
 	}
-	a.Nonce = d.optStr("nonce", strRule{})
-	a.Signature = d.optStr("signature", strRule{})
+	// Error messages never quote a nonce or a signature (§4.1, §14 item
+	// 14), not even one of the wrong JSON type.
+	a.Nonce = d.optStr("nonce", strRule{secret: true})
+	a.Signature = d.optStr("signature", strRule{secret: true})
 	a.AdminToken = d.optStr("admin_token", strRule{freeText: true, secret: true})
 }
 

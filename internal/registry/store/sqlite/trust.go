@@ -128,6 +128,14 @@ func (t *tx) DrainHandshakes(target addr.NodeID, now time.Time, limit int) (stor
 	if err := rows.Err(); err != nil {
 		return b, err
 	}
+	// Requests and responses share the page: at most limit items in all
+	// (§4.4). With the page full of requests, one response is still
+	// fetched, to tell whether any remain.
+	respLimit := limit
+	if limit > 0 {
+		respLimit = limit - len(reqIDs)
+		fetch = respLimit + 1
+	}
 	rows, err = t.q.QueryContext(t.ctx, `SELECT id, from_id, accept, created_at, expires_at FROM handshake_responses
 		WHERE to_id = ? AND expires_at > ? ORDER BY id`+limitClause(fetch), int64(target), nowMS)
 	if err != nil {
@@ -140,7 +148,7 @@ func (t *tx) DrainHandshakes(target addr.NodeID, now time.Time, limit int) (stor
 			rows.Close()
 			return b, err
 		}
-		if limit > 0 && len(respIDs) == limit {
+		if limit > 0 && len(respIDs) == respLimit {
 			b.More = true
 			break
 		}

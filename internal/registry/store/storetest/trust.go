@@ -99,30 +99,35 @@ func testHandshakes(t *testing.T, b Backend) {
 		}
 		return nil
 	})
-	var first store.HandshakeBatch
-	update(t, s, func(tx store.Tx) error {
-		var err error
-		first, err = tx.DrainHandshakes(tgt, T0, 60)
-		return err
-	})
-	if len(first.Requests) != 60 || len(first.Responses) != 60 || !first.More {
+	// 100 requests and 100 responses, drained in pages of at most limit
+	// items in all (§4.4): requests first, each kind oldest first.
+	drain := func(limit int) (b store.HandshakeBatch) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			b, err = tx.DrainHandshakes(tgt, T0, limit)
+			return err
+		})
+		return b
+	}
+	first := drain(60)
+	if len(first.Requests) != 60 || len(first.Responses) != 0 || !first.More {
 		t.Fatalf("first drain: %d requests, %d responses, more=%v", len(first.Requests), len(first.Responses), first.More)
 	}
 	if first.Requests[0].FromID != senders[0] || first.Requests[59].FromID != senders[59] || first.Requests[0].Justification != "pls" {
 		t.Errorf("requests not oldest first: %+v", first.Requests[0])
 	}
-	if !first.Responses[0].Created.Equal(T0.Add(2*time.Millisecond)) || !first.Responses[0].Accept {
-		t.Errorf("oldest responses not dropped: %+v", first.Responses[0])
-	}
 	// Drained entries are gone (item 54: each request is returned once).
-	var second store.HandshakeBatch
-	update(t, s, func(tx store.Tx) error {
-		var err error
-		second, err = tx.DrainHandshakes(tgt, T0, 100)
-		return err
-	})
-	if len(second.Requests) != 40 || len(second.Responses) != 40 || second.More {
+	second := drain(100)
+	if len(second.Requests) != 40 || len(second.Responses) != 60 || !second.More {
 		t.Fatalf("second drain: %d, %d, more=%v", len(second.Requests), len(second.Responses), second.More)
+	}
+	if !second.Responses[0].Created.Equal(T0.Add(2*time.Millisecond)) || !second.Responses[0].Accept {
+		t.Errorf("oldest responses not dropped: %+v", second.Responses[0])
+	}
+	third := drain(100)
+	if len(third.Requests) != 0 || len(third.Responses) != 40 || third.More {
+		t.Fatalf("third drain: %d, %d, more=%v", len(third.Requests), len(third.Responses), third.More)
 	}
 	// Expiry: entries past their expiry are neither returned nor counted.
 	update(t, s, func(tx store.Tx) error {
