@@ -52,8 +52,11 @@ func TestE2E_TrustPingEchoFilePubSub(t *testing.T) {
 	b := c.startDaemon("b")
 	bID := strconv.Itoa(b.id)
 
-	// A private node refuses an untrusted peer (wire.md §8).
-	a.fails(1, "connection_failed", "send", bID, "7", "--data", "before trust", "--timeout", "20s")
+	// A private node cannot be reached by an untrusted peer: the registry
+	// refuses to resolve it, and the dial keeps the registry's code
+	// (ipc.md §5.2 "resolve node N: <reason>" with the registry code;
+	// cli.md §4.3 permission_denied exits 4).
+	a.fails(4, "permission_denied", "send", bID, "7", "--data", "before trust", "--timeout", "20s")
 
 	trustPair(t, a, b)
 

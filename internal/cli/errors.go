@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 	"github.com/pilot-go/pilot/pilot"
@@ -22,6 +24,7 @@ const (
 	codeNotFound           = "not_found"
 	codeConnFailed         = "connection_failed"
 	codeFailedPrecondition = "failed_precondition"
+	codeUnavailable        = "unavailable"
 )
 
 // Error is a pilotctl failure: a machine code of cli.md §4.3, the human
@@ -117,6 +120,44 @@ func mapErr(err error, socket, what string) *Error {
 	if errors.As(err, &oe) && oe.Op == "dial" && oe.Net == "unix" {
 		return notRunning(socket)
 	}
+	if daemonConnLost(err) {
+		// As ipcClient.ioErr: the daemon accepted the IPC connection and
+		// closed it (at its client cap, ipc.md §1) or went away.
+		return errorf(codeUnavailable, "%s: the connection to the daemon was closed", what)
+	}
 	msg := strings.TrimPrefix(err.Error(), "pilot: ")
 	return errorf(codeInternal, "%s: %s", what, msg)
+}
+
+// daemonConnLost reports whether err is the SDK's IPC connection ending:
+// the client was closed (by the daemon closing the socket, or locally), or
+// a read or write on the daemon's Unix socket failed. A failed dial of the
+// socket is not_running and is checked first.
+func daemonConnLost(err error) bool {
+	if errors.Is(err, pilot.ErrClientClosed) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Net == "unix" && oe.Op != "dial"
+}
+
+// sdkConnectErr maps a pilot.Connect failure: a connection the daemon
+// closes before answering Hello (EOF, reset, broken pipe) is unavailable,
+// as for control commands (ipcClient.ioErr); anything else as mapErr.
+func sdkConnectErr(err error, socket string) *Error {
+	const what = "connect to the daemon"
+	var ce *Error
+	var pe *pilot.Error
+	if errors.As(err, &ce) || errors.As(err, &pe) {
+		return mapErr(err, socket, what)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Net == "unix" {
+		return notRunning(socket)
+	}
+	if daemonConnLost(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return errorf(codeUnavailable, "%s: the daemon closed the connection before answering %s", what, ipcmsg.CmdHello)
+	}
+	return mapErr(err, socket, what)
 }

@@ -243,7 +243,7 @@ func (a *app) daemon(ctx context.Context) (*ipcClient, error) {
 func (a *app) sdk(ctx context.Context) (*pilot.Client, error) {
 	c, err := pilot.Connect(ctx, pilot.WithSocket(a.socket), pilot.WithClientName("pilotctl/"+Version))
 	if err != nil {
-		return nil, mapErr(err, a.socket, "connect to the daemon")
+		return nil, sdkConnectErr(err, a.socket)
 	}
 	return c, nil
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/ipc"
 	"github.com/pilot-go/pilot/internal/stream"
+	"github.com/pilot-go/pilot/internal/tunnel"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
+	"github.com/pilot-go/pilot/internal/wire/regmsg"
 )
 
 var _ ipc.DataPlane = (*DataPlane)(nil)
@@ -117,11 +119,31 @@ func (dp *DataPlane) resolve(ctx context.Context, peer addr.NodeID) error {
 	if isTooManyPending(err) {
 		return ipc.Errorf(ipcmsg.CodeResourceExhausted, "too many pending key exchanges")
 	}
+	return resolveError(peer, err)
+}
+
+// resolveError maps a failed resolve to its IPC error (ipc.md §4, §5.2:
+// "resolve node N: <reason>", registry code or 12). A registry refusal
+// keeps the registry's code and its message, without the code name that
+// regmsg.Error.Error puts in front; "node not found" from the tunnel is
+// not_found; anything else (transport trouble) is connection_failed.
+func resolveError(peer addr.NodeID, err error) *ipc.Error {
+	prefix := "resolve node " + itoa(uint64(peer)) + ": "
+	var re *regmsg.Error
+	if errors.As(err, &re) {
+		if code, ok := ipcmsg.CodeFromRegistry(string(re.Code)); ok {
+			return &ipc.Error{Code: code, Text: prefix + re.Message}
+		}
+	}
+	code := ipcmsg.CodeConnectionFailed
+	if errors.Is(err, tunnel.ErrNotFound) {
+		code = ipcmsg.CodeNotFound
+	}
 	text := err.Error()
 	if !strings.HasPrefix(text, "resolve node ") {
-		text = "resolve node " + itoa(uint64(peer)) + ": " + text
+		text = prefix + text
 	}
-	return &ipc.Error{Code: ipcmsg.CodeConnectionFailed, Text: text}
+	return &ipc.Error{Code: code, Text: text}
 }
 
 func isTooManyPending(err error) bool {

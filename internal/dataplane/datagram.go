@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pilot-go/pilot/addr"
@@ -65,7 +66,8 @@ func (dp *DataPlane) SendDatagram(ctx context.Context, d ipc.Datagram) error {
 		return ipc.Errorf(ipcmsg.CodeUnavailable, "sendto: node not registered")
 	}
 	if err := dp.resolve(ctx, d.Dst.Node); err != nil {
-		if ie, ok := err.(*ipc.Error); ok {
+		var ie *ipc.Error
+		if errors.As(err, &ie) {
 			return &ipc.Error{Code: ie.Code, Text: "sendto: " + ie.Text}
 		}
 		return err

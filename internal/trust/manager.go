@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/identity"
+	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 	whmsg "github.com/pilot-go/pilot/internal/wire/svcmsg/webhook"
 )
@@ -246,7 +250,9 @@ func (e *opError) Unwrap() error { return e.err }
 func (e *opError) Code() regmsg.Code { return e.code }
 
 // CodeOf returns the IPC code of an error returned by an operator method:
-// the code carried by the error, else the registry's, else internal.
+// the code carried by the error, else the registry's, else unavailable
+// when the registry (or the peer) could not be reached (ipc.md §4:
+// "Unreachable registry → 10 unavailable"), else internal.
 func CodeOf(err error) regmsg.Code {
 	var oe *opError
 	if errors.As(err, &oe) {
@@ -256,7 +262,49 @@ func CodeOf(err error) regmsg.Code {
 	if errors.As(err, &re) {
 		return re.Code
 	}
+	if isTransport(err) {
+		return regmsg.CodeUnavailable
+	}
 	return regmsg.CodeInternal
+}
+
+// transportErrnos are the socket errors of a peer or registry that cannot
+// be reached or went away.
+var transportErrnos = []syscall.Errno{
+	syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+	syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN,
+	syscall.EHOSTDOWN,
+}
+
+// isTransport reports whether err is a failure to reach the registry: the
+// registry client's transport and closed errors (not a protocol violation:
+// the registry answered, as the daemon's registryError also reads it),
+// network and socket errors, end of stream, and deadlines or cancellation.
+func isTransport(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, target := range []error{
+		regclient.ErrTransport, regclient.ErrClosed,
+		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, net.ErrClosed,
+		context.DeadlineExceeded, context.Canceled, os.ErrDeadlineExceeded,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	for _, errno := range transportErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	// syscall.Errno also satisfies net.Error; only the errnos above count.
+	var ne net.Error
+	if errors.As(err, &ne) {
+		_, errno := ne.(syscall.Errno)
+		return !errno
+	}
+	return false
 }
 
 // messageOf is the human text of err: a registry refusal's message
