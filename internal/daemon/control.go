@@ -10,8 +10,10 @@ import (
 	"github.com/pilot-go/pilot/internal/ipc"
 	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/trust"
+	"github.com/pilot-go/pilot/internal/webhook"
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
+	whmsg "github.com/pilot-go/pilot/internal/wire/svcmsg/webhook"
 )
 
 // control implements ipc.Control (ipc.md §5.9–§5.19, §10.4) on top of the
@@ -73,7 +75,113 @@ func (c control) Info(context.Context) (ipcmsg.NodeInfo, error) {
 				Encrypted: p.Encrypted, Authenticated: p.Authenticated, Relay: p.Relay})
 		}
 	}
+	if err := capInfo(&info, maxReplyBytes); err != nil {
+		return info, ipc.Errorf(ipcmsg.CodeInternal, "info: %v", err)
+	}
 	return info, nil
+}
+
+// maxReplyBytes bounds the JSON of replies built from local tables (Info,
+// the peers op) as MaxListBytes bounds the lists: daemon → client
+// messages never exceed 1 MiB (ipc.md §2).
+const maxReplyBytes = MaxListBytes
+
+// capInfo keeps the Info JSON within budget bytes by listing fewer entries
+// in peer_list and conn_list; every other key, the counts (connections,
+// peers, …) included, stays exact. §6 defines a closed key set, so nothing
+// marks the cut: a client sees it from connections > the active entries
+// of conn_list, or peers > len(peer_list). When both lists do not fit,
+// each gets at least half of the room; conn_list lists connections in
+// SYN_SENT, SYN_RECV and ESTABLISHED before the others. The kept entries
+// stay in their original order.
+func capInfo(info *ipcmsg.NodeInfo, budget int) error {
+	full, err := ipcmsg.EncodeJSON(*info)
+	if err != nil || len(full) <= budget {
+		return err
+	}
+	peers, conns := info.PeerList, info.ConnList
+	info.PeerList, info.ConnList = []ipcmsg.InfoPeer{}, []ipcmsg.InfoConn{}
+	base, err := ipcmsg.EncodeJSON(*info)
+	if err != nil {
+		return err
+	}
+	room := max(budget-len(base), 0)
+	pSizes, pTotal, err := entrySizes(peers)
+	if err != nil {
+		return err
+	}
+	cSizes, cTotal, err := entrySizes(conns)
+	if err != nil {
+		return err
+	}
+	pRoom, cRoom := room/2, room-room/2
+	switch {
+	case pTotal <= pRoom:
+		pRoom, cRoom = pTotal, room-pTotal
+	case cTotal <= cRoom:
+		pRoom, cRoom = room-cTotal, cTotal
+	}
+	info.PeerList = keepEntries(peers, pSizes, pRoom, nil)
+	info.ConnList = keepEntries(conns, cSizes, cRoom, func(c ipcmsg.InfoConn) bool {
+		switch c.State {
+		case ipcmsg.StateSynSent, ipcmsg.StateSynRecv, ipcmsg.StateEstablished:
+			return true
+		}
+		return false
+	})
+	return nil
+}
+
+// entrySizes returns what each entry adds to a JSON array (its encoding and
+// one separator) and their sum.
+func entrySizes[T any](entries []T) ([]int, int, error) {
+	sizes := make([]int, len(entries))
+	total := 0
+	for i, e := range entries {
+		b, err := ipcmsg.EncodeJSON(e)
+		if err != nil {
+			return nil, 0, err
+		}
+		sizes[i] = len(b) + 1
+		total += sizes[i]
+	}
+	return sizes, total, nil
+}
+
+// keepEntries returns the entries that fit in room bytes (sizes from
+// entrySizes), in their original order: those for which first is true are
+// taken before the others (first nil = in order); it stops at the first
+// entry that does not fit.
+func keepEntries[T any](entries []T, sizes []int, room int, first func(T) bool) []T {
+	keep := make([]bool, len(entries))
+	used, full := 0, false
+	take := func(pass bool) {
+		for i, e := range entries {
+			if full {
+				return
+			}
+			if first != nil && first(e) != pass {
+				continue
+			}
+			if used+sizes[i] > room {
+				full = true
+				return
+			}
+			keep[i] = true
+			used += sizes[i]
+		}
+	}
+	take(true)
+	if first != nil {
+		take(false)
+	}
+	out := make([]T, 0, len(entries))
+	for i, e := range entries {
+		if keep[i] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Health answers from local state only (ipc.md §5.19, §7).
@@ -223,7 +331,7 @@ func (c control) SetTaskExec(ctx context.Context, enable bool) (json.RawMessage,
 // SetWebhook validates and stores url, keeping the secret (ipc.md §5.16).
 func (c control) SetWebhook(_ context.Context, url string) error {
 	if err := c.d.webhook.SetURLKeepSecret(url); err != nil {
-		return &ipc.Error{Code: ipcmsg.CodeInvalidArgument, Text: err.Error()}
+		return webhookError(err)
 	}
 	return nil
 }
@@ -243,7 +351,7 @@ func (c control) Network(ctx context.Context, m ipcmsg.Network) (json.RawMessage
 	case ipcmsg.NetworkList:
 		return c.pages(ctx, label, "networks", "", tok, false, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNetworks{NodeID: self, Page: p}
-		})
+		}, nil)
 	case ipcmsg.NetworkJoin:
 		body, err := c.doLP(ctx, label, tok, false, func() regmsg.Request {
 			return &regmsg.JoinNetwork{NodeID: self, NetworkID: m.Network, Token: m.Token}
@@ -263,7 +371,7 @@ func (c control) Network(ctx context.Context, m ipcmsg.Network) (json.RawMessage
 	case ipcmsg.NetworkMembers:
 		return c.pages(ctx, label, "nodes", "", tok, m.Network == addr.Backbone, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNodes{NodeID: self, NetworkID: m.Network, Page: p}
-		})
+		}, nil)
 	case ipcmsg.NetworkInvite:
 		return c.doLP(ctx, label, tok, false, func() regmsg.Request {
 			return &regmsg.InviteToNetwork{InviterID: self, NetworkID: m.Network, TargetNodeID: m.Node}
@@ -271,7 +379,7 @@ func (c control) Network(ctx context.Context, m ipcmsg.Network) (json.RawMessage
 	case ipcmsg.NetworkPollInvites:
 		return c.pages(ctx, label, "invites", "", tok, false, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.PollInvites{NodeID: self, Page: p}
-		})
+		}, nil)
 	case ipcmsg.NetworkRespond:
 		body, err := c.doLP(ctx, label, tok, false, func() regmsg.Request {
 			return &regmsg.RespondInvite{NodeID: self, NetworkID: m.Network, Accept: m.Accept}
@@ -334,8 +442,13 @@ func (c control) doLPRaw(ctx context.Context, tok string, tokenFirst bool, build
 
 // registryError converts a registry client error into the IPC error of
 // ipc.md §4: the registry's code and message after the label, or
-// unavailable when the registry could not be reached. An empty label
-// leaves the registry's message alone (RegistryOp).
+// unavailable (10) when the registry could not be reached (a transport
+// failure, a closed registry client, a cancelled or expired request).
+// Anything else did not come from an unreachable registry and is internal
+// (1) with its own text: a local failure (writing identity.json.next, a
+// request that cannot be encoded or signed) or a reply that violates the
+// registry protocol. An empty label leaves the registry's message alone
+// (RegistryOp).
 func registryError(label string, err error) error {
 	prefix := ""
 	if label != "" {
@@ -350,10 +463,31 @@ func registryError(label string, err error) error {
 	if errors.As(err, &ie) {
 		return ie
 	}
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, regclient.ErrProtocol):
+		// Checked first: the registry answered, so it is reachable, even
+		// when the violation also ended the connection.
+		return &ipc.Error{Code: ipcmsg.CodeInternal, Text: prefix + err.Error()}
+	case errors.Is(err, context.Canceled):
 		return &ipc.Error{Code: ipcmsg.CodeUnavailable, Text: prefix + "cancelled"}
+	case errors.Is(err, regclient.ErrTransport), errors.Is(err, regclient.ErrClosed),
+		errors.Is(err, context.DeadlineExceeded):
+		return &ipc.Error{Code: ipcmsg.CodeUnavailable, Text: fmt.Sprintf("%sregistry unreachable: %v", prefix, err)}
 	}
-	return &ipc.Error{Code: ipcmsg.CodeUnavailable, Text: fmt.Sprintf("%sregistry unreachable: %v", prefix, err)}
+	return &ipc.Error{Code: ipcmsg.CodeInternal, Text: prefix + err.Error()}
+}
+
+// webhookError converts an error of the webhook client (SetWebhook,
+// RegistryOp webhook.set / webhook.clear): a URL or secret that is not
+// acceptable is invalid_argument (2) with the validation text of
+// ipc.md §5.16; failing to persist webhook.json or a closed client is
+// internal (1).
+func webhookError(err error) error {
+	code := ipcmsg.CodeInternal
+	if errors.Is(err, webhook.ErrInvalidURL) || errors.Is(err, whmsg.ErrSecret) {
+		code = ipcmsg.CodeInvalidArgument
+	}
+	return &ipc.Error{Code: code, Text: err.Error()}
 }
 
 // membershipChanged records a membership change made through IPC and

@@ -53,12 +53,15 @@ func (r *Registrar) RotateKey(ctx context.Context, expiresAt string) (*regmsg.Ro
 	if pending {
 		return nil, ErrRotationPending
 	}
+	// Local failures before rotate_key is sent leave the registry and the
+	// current key untouched; the IPC layer reports them as internal, not as
+	// an unreachable registry.
 	newID, err := identity.Generate(nil)
 	if err != nil {
-		return nil, fmt.Errorf("key rotate: %w", err)
+		return nil, fmt.Errorf("key rotate: cannot generate the new key (nothing was sent to the registry): %w", err)
 	}
 	if err := identity.SaveNext(r.cfg.IdentityPath, newID); err != nil {
-		return nil, fmt.Errorf("key rotate: %w", err)
+		return nil, fmt.Errorf("key rotate: cannot write the new key (nothing was sent to the registry): %w", err)
 	}
 	rep, err := r.client.RotateKey(ctx, newID, expiresAt)
 	if err != nil {

@@ -11,13 +11,17 @@ import (
 	"github.com/pilot-go/pilot/internal/wire/regmsg"
 )
 
-// List replies (ipc.md §5.18, §10.4): the daemon follows next_cursor and
-// concatenates the arrays until the last page, MaxListItems items or a
+// List replies (ipc.md §2, §5.18, §10.4): the daemon follows next_cursor
+// and concatenates the arrays until the last page, MaxListItems items or a
 // reply near MaxListBytes; when it stops early the reply keeps the
 // registry's next_cursor, which a RegistryOp client passes back as cursor.
 const (
 	MaxListItems = 10000
-	// MaxListBytes leaves room below the 1 MiB IPC frame for the envelope.
+	// MaxListBytes bounds the encoded list object as the daemon sends it:
+	// the entries after any decoration (network.members adds online,
+	// hostname and tags), the other keys and next_cursor. The rest of the
+	// 1 MiB IPC message is left for what RegistryOp adds (network_id) and
+	// the command and tag bytes.
 	MaxListBytes = 960 << 10
 	// maxPageLimit is the registry's largest page (registry.md §8.2).
 	maxPageLimit = 500
@@ -25,56 +29,164 @@ const (
 
 // pages runs a paged list request from cursor and returns the first
 // page's object with the array under key holding every item collected,
-// and next_cursor only when it stopped early. A single complete page is
-// returned verbatim. The least-privilege token rule applies to the first
-// page; later pages reuse its outcome.
+// and next_cursor only when it stopped early. decorate, when not nil,
+// rewrites each item as it will be sent; the byte budget counts the items
+// after it. A page whose items would take the reply past MaxListBytes is
+// not included: the reply then ends before it, with the cursor that
+// fetched it as next_cursor, so that nothing is skipped or repeated. A
+// single complete page that needs no decoration is returned verbatim. The
+// least-privilege token rule applies to the first page; later pages reuse
+// its outcome.
 func (c control) pages(ctx context.Context, label, key, cursor, tok string, tokenFirst bool,
-	build func(regmsg.Page) regmsg.Request) (json.RawMessage, error) {
+	build func(regmsg.Page) regmsg.Request, decorate func(json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error) {
+	internal := func(err error) error {
+		if label == "" {
+			return ipc.Errorf(ipcmsg.CodeInternal, "%v", err)
+		}
+		return ipc.Errorf(ipcmsg.CodeInternal, "%s: %v", label, err)
+	}
 	body, usedTok, err := c.doLPRaw(ctx, tok, tokenFirst, func() regmsg.Request {
 		return build(regmsg.Page{Cursor: cursor})
 	})
 	if err != nil {
 		return nil, registryError(label, err)
 	}
-	first, items, next, err := splitPage(body, key)
+	first, raw, next, err := splitPage(body, key)
 	if err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "%s: %v", label, err)
+		return nil, internal(err)
 	}
-	if next == "" {
+	if next == "" && decorate == nil && len(body) <= MaxListBytes {
 		return json.RawMessage(body), nil
 	}
-	size := len(body)
-	for next != "" && len(items) < MaxListItems && size < MaxListBytes {
+	l, err := newListReply(first, key, decorate)
+	if err != nil {
+		return nil, internal(err)
+	}
+	items, size, err := l.prepare(raw)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if !l.fits(size, next) {
+		// Registry pages are at most 64 KiB (registry.md §4.4), so only a
+		// registry breaking that rule gets here.
+		return nil, internal(fmt.Errorf("one registry page of %d items does not fit in an IPC reply", len(raw)))
+	}
+	l.add(items, size)
+	for next != "" && len(l.items) < MaxListItems {
 		// The limit keeps the total within MaxListItems without dropping
 		// part of a page.
-		pg := regmsg.Page{Cursor: next, Limit: min(MaxListItems-len(items), maxPageLimit)}
+		pg := regmsg.Page{Cursor: next, Limit: min(MaxListItems-len(l.items), maxPageLimit)}
 		body, _, err := c.doLPRaw(ctx, tok, usedTok, func() regmsg.Request { return build(pg) })
 		if err != nil {
 			return nil, registryError(label, err)
 		}
-		_, more, cur, err := splitPage(body, key)
+		_, raw, cur, err := splitPage(body, key)
 		if err != nil {
-			return nil, ipc.Errorf(ipcmsg.CodeInternal, "%s: %v", label, err)
+			return nil, internal(err)
 		}
-		size += len(body)
-		items = append(items, more...)
+		items, size, err := l.prepare(raw)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if !l.fits(size, cur) {
+			break // next still fetches this page
+		}
+		l.add(items, size)
 		next = cur
 	}
-	arr, err := json.Marshal(items)
+	out, err := l.encode(next)
 	if err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "%s: %v", label, err)
-	}
-	first[key] = arr
-	if next != "" {
-		first["next_cursor"], _ = json.Marshal(next)
-	} else {
-		delete(first, "next_cursor")
-	}
-	out, err := ipcmsg.EncodeJSON(first)
-	if err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "%s: %v", label, err)
+		return nil, internal(err)
 	}
 	return out, nil
+}
+
+// listReply accumulates the items of a list reply and the size of the
+// reply they make.
+type listReply struct {
+	obj      map[string]json.RawMessage
+	key      string
+	decorate func(json.RawMessage) (json.RawMessage, error)
+	items    []json.RawMessage // as sent: compact, decorated
+	size     int               // encoded reply without next_cursor (≥ the exact size by one byte)
+}
+
+// nextCursorKey is what next_cursor adds to a reply besides its value.
+const nextCursorKey = len(`,"next_cursor":`)
+
+func newListReply(first map[string]json.RawMessage, key string, decorate func(json.RawMessage) (json.RawMessage, error)) (*listReply, error) {
+	first[key] = json.RawMessage("[]")
+	delete(first, "next_cursor")
+	env, err := ipcmsg.EncodeJSON(first)
+	if err != nil {
+		return nil, err
+	}
+	return &listReply{obj: first, key: key, decorate: decorate, size: len(env)}, nil
+}
+
+// prepare returns the items of one page as they will be sent and the bytes
+// they add to the reply (each item and one separator).
+func (l *listReply) prepare(raw []json.RawMessage) ([]json.RawMessage, int, error) {
+	out := make([]json.RawMessage, len(raw))
+	size := 0
+	for i, item := range raw {
+		var b json.RawMessage
+		var err error
+		if l.decorate != nil {
+			b, err = l.decorate(item)
+		} else {
+			var buf bytes.Buffer
+			err = json.Compact(&buf, item)
+			b = buf.Bytes()
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out[i] = b
+		size += len(b) + 1
+	}
+	return out, size, nil
+}
+
+// fits reports whether the reply stays within MaxListBytes with more bytes
+// of items and next_cursor cur ("" = none).
+func (l *listReply) fits(more int, cur string) bool {
+	n := l.size + more
+	if cur != "" {
+		q, err := ipcmsg.EncodeJSON(cur)
+		if err != nil {
+			return false
+		}
+		n += nextCursorKey + len(q)
+	}
+	return n <= MaxListBytes
+}
+
+func (l *listReply) add(items []json.RawMessage, size int) {
+	l.items = append(l.items, items...)
+	l.size += size
+}
+
+// encode returns the reply object with the items and next_cursor (when
+// not "").
+func (l *listReply) encode(next string) (json.RawMessage, error) {
+	arr := make([]byte, 0, l.size)
+	arr = append(arr, '[')
+	for i, item := range l.items {
+		if i > 0 {
+			arr = append(arr, ',')
+		}
+		arr = append(arr, item...)
+	}
+	l.obj[l.key] = append(arr, ']')
+	if next != "" {
+		q, err := ipcmsg.EncodeJSON(next)
+		if err != nil {
+			return nil, err
+		}
+		l.obj["next_cursor"] = q
+	}
+	return ipcmsg.EncodeJSON(l.obj)
 }
 
 // splitPage decodes one list reply into its object, the items of key and
@@ -120,42 +232,51 @@ func withoutType(body []byte, extra map[string]any) (json.RawMessage, error) {
 	return ipcmsg.EncodeJSON(obj)
 }
 
-// withOnline adds "online" (the negation of the registry's "offline",
-// which is present only when true) to every entry of a members reply
+// withOnline applies decorateMember to every entry of a members reply
 // (ipc.md §10.4 network.members).
 func withOnline(body json.RawMessage) (json.RawMessage, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
 		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
 	}
-	var nodes []map[string]json.RawMessage
+	var nodes []json.RawMessage
 	if err := json.Unmarshal(obj["nodes"], &nodes); err != nil {
 		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
 	}
-	for _, n := range nodes {
-		// ipc.md §10.4 lists hostname, online and tags for every member;
-		// the registry omits hostname and tags when unset (registry.md
-		// §7.4.7) and reports offline rather than online.
-		if _, ok := n["hostname"]; !ok {
-			n["hostname"] = json.RawMessage(`""`)
+	arr := []byte{'['}
+	for i, n := range nodes {
+		b, err := decorateMember(n)
+		if err != nil {
+			return nil, ipc.Errorf(ipcmsg.CodeInternal, "%v", err)
 		}
-		if _, ok := n["tags"]; !ok {
-			n["tags"] = json.RawMessage(`[]`)
+		if i > 0 {
+			arr = append(arr, ',')
 		}
-		if _, ok := n["online"]; ok {
-			continue
-		}
+		arr = append(arr, b...)
+	}
+	obj["nodes"] = append(arr, ']')
+	return ipcmsg.EncodeJSON(obj)
+}
+
+// decorateMember adds "online" (the negation of the registry's "offline",
+// which is present only when true) to one network.members entry, and
+// hostname "" and tags [] when the registry omitted them (ipc.md §10.4
+// lists hostname, online and tags for every member; registry.md §7.4.7).
+func decorateMember(item json.RawMessage) (json.RawMessage, error) {
+	var n map[string]json.RawMessage
+	if err := json.Unmarshal(item, &n); err != nil || n == nil {
+		return nil, fmt.Errorf("members reply: entry is not a JSON object: %v", err)
+	}
+	if _, ok := n["hostname"]; !ok {
+		n["hostname"] = json.RawMessage(`""`)
+	}
+	if _, ok := n["tags"]; !ok {
+		n["tags"] = json.RawMessage(`[]`)
+	}
+	if _, ok := n["online"]; !ok {
 		offline := false
 		_ = json.Unmarshal(n["offline"], &offline)
 		n["online"], _ = json.Marshal(!offline)
 	}
-	if nodes == nil {
-		nodes = []map[string]json.RawMessage{}
-	}
-	arr, err := json.Marshal(nodes)
-	if err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
-	}
-	obj["nodes"] = arr
-	return ipcmsg.EncodeJSON(obj)
+	return ipcmsg.EncodeJSON(n)
 }

@@ -92,14 +92,16 @@ func (c control) lp(ctx context.Context, tok string, tokenFirst bool, build func
 	return withoutType(body, extra)
 }
 
-// listOp is a paged list op: the reply without "type", extra keys added.
+// listOp is a paged list op: the reply without "type", extra keys added,
+// each item rewritten by decorate when not nil (see pages).
 func (c control) listOp(ctx context.Context, m ipcmsg.RegistryOp, key, tok string, tokenFirst bool,
-	build func(regmsg.Page) regmsg.Request, extra map[string]any) (json.RawMessage, error) {
+	build func(regmsg.Page) regmsg.Request, decorate func(json.RawMessage) (json.RawMessage, error),
+	extra map[string]any) (json.RawMessage, error) {
 	cursor, _, err := m.String("cursor")
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.pages(ctx, "", key, cursor, tok, tokenFirst, build)
+	body, err := c.pages(ctx, "", key, cursor, tok, tokenFirst, build, decorate)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +135,7 @@ func (c control) networkOp(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 		}
 		return c.listOp(ctx, m, "networks", tok, all, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNetworks{NodeID: self, All: all, Page: p}
-		}, nil)
+		}, nil, nil)
 	case ipcmsg.OpNetworkJoin:
 		n, _, err := net(true)
 		if err != nil {
@@ -170,13 +172,11 @@ func (c control) networkOp(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 		if n == addr.Backbone && tok == "" {
 			return nil, needsToken("listing the members of network 0 (every node)", "pilotctl network members <net>")
 		}
-		out, err := c.listOp(ctx, m, "nodes", tok, n == addr.Backbone, func(p regmsg.Page) regmsg.Request {
+		// The entries are decorated page by page so that the size limit
+		// counts them as sent (ipc.md §2).
+		return c.listOp(ctx, m, "nodes", tok, n == addr.Backbone, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.ListNodes{NodeID: self, NetworkID: n, Page: p}
-		}, map[string]any{"network_id": n})
-		if err != nil {
-			return nil, err
-		}
-		return withOnline(out)
+		}, decorateMember, map[string]any{"network_id": n})
 	case ipcmsg.OpNetworkInvite:
 		n, node, err := netNode()
 		if err != nil {
@@ -188,7 +188,7 @@ func (c control) networkOp(ctx context.Context, m ipcmsg.RegistryOp, self addr.N
 	case ipcmsg.OpNetworkInvites:
 		return c.listOp(ctx, m, "invites", tok, false, func(p regmsg.Page) regmsg.Request {
 			return &regmsg.PollInvites{NodeID: self, Page: p}
-		}, nil)
+		}, nil, nil)
 	case ipcmsg.OpNetworkRespond:
 		n, _, err := net(true)
 		if err != nil {
@@ -374,25 +374,23 @@ func (c control) audit(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeI
 		// cli.md §4.10: audit without <net> needs an admin token.
 		return nil, needsToken("the registry-wide audit log", "pilotctl network audit <net>")
 	}
-	build := func(p regmsg.Page) regmsg.Request {
-		r := &regmsg.GetAuditLog{NodeID: self, Action: action, Page: p}
+	cursor, _, err := m.String("cursor")
+	if err != nil {
+		return nil, err
+	}
+	// cli.md §4.10: audit returns one page, the registry's (limit or its
+	// default), with its next_cursor; the daemon does not follow pages.
+	return c.lp(ctx, tok, !hasNet, func() regmsg.Request {
+		r := &regmsg.GetAuditLog{NodeID: self, Action: action, Page: regmsg.Page{Cursor: cursor}}
+		if hasLimit {
+			r.Page.Limit = int(limit)
+		}
 		if hasNet {
 			n := addr.NetworkID(v)
 			r.NetworkID = &n
 		}
 		return r
-	}
-	if hasLimit {
-		// An explicit limit is one page of that size.
-		cursor, _, err := m.String("cursor")
-		if err != nil {
-			return nil, err
-		}
-		return c.lp(ctx, tok, !hasNet, func() regmsg.Request {
-			return build(regmsg.Page{Limit: int(limit), Cursor: cursor})
-		}, nil)
-	}
-	return c.listOp(ctx, m, "entries", tok, !hasNet, build, nil)
+	}, nil)
 }
 
 func (c control) keyRotate(ctx context.Context, m ipcmsg.RegistryOp) (json.RawMessage, error) {
@@ -452,13 +450,13 @@ func (c control) webhookOp(m ipcmsg.RegistryOp) (json.RawMessage, error) {
 			err = wh.SetURLKeepSecret(url)
 		}
 		if err != nil {
-			return nil, ipc.Errorf(ipcmsg.CodeInvalidArgument, "%v", err)
+			return nil, webhookError(err)
 		}
 		st := wh.Stats()
 		return ipcmsg.EncodeJSON(map[string]any{"webhook": url, "signed": st.Signed && url != ""})
 	case ipcmsg.OpWebhookClear:
 		if err := wh.SetURLKeepSecret(""); err != nil {
-			return nil, ipc.Errorf(ipcmsg.CodeInternal, "%v", err)
+			return nil, webhookError(err)
 		}
 		return ipcmsg.EncodeJSON(map[string]any{"webhook": ""})
 	}
@@ -521,7 +519,30 @@ func (c control) peersOp(m ipcmsg.RegistryOp) (json.RawMessage, error) {
 		})
 	}
 	out.Total = len(out.Peers)
-	return ipcmsg.EncodeJSON(out)
+	return capPeers(out.Peers, out.Total, maxReplyBytes)
+}
+
+// capPeers encodes the peers op's reply within budget bytes (ipc.md §2):
+// total stays the number of matching peers and peers lists as many of them
+// as fit, so total > len(peers) marks a cut list.
+func capPeers(peers []peerEntry, total, budget int) (json.RawMessage, error) {
+	type reply struct {
+		Peers []peerEntry `json:"peers"`
+		Total int         `json:"total"`
+	}
+	body, err := ipcmsg.EncodeJSON(reply{Peers: peers, Total: total})
+	if err != nil || len(body) <= budget {
+		return body, err
+	}
+	base, err := ipcmsg.EncodeJSON(reply{Peers: []peerEntry{}, Total: total})
+	if err != nil {
+		return nil, err
+	}
+	sizes, _, err := entrySizes(peers)
+	if err != nil {
+		return nil, err
+	}
+	return ipcmsg.EncodeJSON(reply{Peers: keepEntries(peers, sizes, budget-len(base), nil), Total: total})
 }
 
 // nodeArg reads a node ID argument (u32).

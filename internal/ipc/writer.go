@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 )
@@ -38,7 +39,7 @@ func (c *client) writeLoop() error {
 			}
 		}
 		for i, o := range batch {
-			frame = ipcmsg.AppendFrame(frame[:0], o.msg)
+			frame = c.appendCapped(frame[:0], o.msg)
 			if _, err := bw.Write(frame); err != nil {
 				return err
 			}
@@ -60,6 +61,42 @@ func (c *client) writeLoop() error {
 			ring[i] = nil
 		}
 	}
+}
+
+// appendCapped appends the frame of m, or, when m would exceed MaxMessage
+// (a daemon bug: JSON replies are kept under the cap, ipc.md §2), never m:
+// a reply is replaced by an Error (code internal) in its place, inside the
+// same TaggedReply when tagged, so the client gets its one answer and the
+// stream stays in sync; an unsolicited message has no request to answer
+// and is dropped. Either way the connection stays usable.
+func (c *client) appendCapped(frame []byte, m ipcmsg.Message) []byte {
+	start := len(frame)
+	frame = ipcmsg.AppendFrame(frame, m)
+	n := len(frame) - start - ipcmsg.FrameHeaderLen
+	if n <= ipcmsg.MaxMessage {
+		return frame
+	}
+	frame = frame[:start]
+	inner, tag, tagged := m, ipcmsg.Tag(0), false
+	if tr, ok := m.(ipcmsg.TaggedReply); ok && tr.Inner != nil {
+		inner, tag, tagged = tr.Inner, tr.Tag, true
+	}
+	c.s.log.Error("ipc message over the 1 MiB limit not sent", "cmd", inner.Cmd().String(), "bytes", n)
+	switch inner.Cmd() {
+	case ipcmsg.CmdAccept, ipcmsg.CmdRecv, ipcmsg.CmdRecvFrom, ipcmsg.CmdConnClosed:
+		return frame
+	}
+	var rep ipcmsg.Message = oversizedReply(inner.Cmd(), n)
+	if tagged {
+		rep = ipcmsg.TaggedReply{Tag: tag, Inner: rep.(ipcmsg.Error)}
+	}
+	return ipcmsg.AppendFrame(frame, rep)
+}
+
+// oversizedReply is the Error sent in place of a reply over MaxMessage.
+func oversizedReply(cmd ipcmsg.Cmd, n int) ipcmsg.Error {
+	return ipcmsg.Error{Code: ipcmsg.CodeInternal, Text: fmt.Sprintf(
+		"reply exceeded the 1 MiB IPC limit and was not sent (%s, %d bytes, max %d)", cmd, n, ipcmsg.MaxMessage)}
 }
 
 // collect takes the messages that may be written now and the connections
