@@ -56,7 +56,7 @@ const (
 	syncInterval      = 10 * time.Second
 	peerTTL           = 35 * time.Second
 	directoryInterval = 30 * time.Second
-	directoryTimeout  = 15 * time.Second
+	directoryExchange = 10 * time.Second
 	maxReapInterval   = 30 * time.Second
 	statsLogInterval  = time.Minute
 	signedSkew        = 60 * time.Second

@@ -153,13 +153,19 @@ func (s *Server) refreshPeers(ctx context.Context) {
 	p.publish()
 }
 
+// listDirectory registers this beacon and lists its peers (beacon.md
+// §7.2: 10 s per exchange; the list may take several pages, each one
+// exchange, so the listing as a whole is bounded by the round interval).
 func (s *Server) listDirectory(ctx context.Context, d Directory) ([]netip.AddrPort, error) {
-	ctx, cancel := context.WithTimeout(ctx, directoryTimeout)
-	defer cancel()
-	if err := d.Register(ctx, s.cfg.BeaconID, s.advertise(), s.cfg.RegistryToken); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, directoryExchange)
+	err := d.Register(rctx, s.cfg.BeaconID, s.advertise(), s.cfg.RegistryToken)
+	cancel()
+	if err != nil {
 		return nil, err
 	}
-	list, err := d.List(ctx)
+	lctx, cancel := context.WithTimeout(ctx, directoryInterval)
+	defer cancel()
+	list, err := d.List(lctx)
 	if err != nil {
 		return nil, err
 	}

@@ -278,9 +278,16 @@ func TestCLI_UsageErrors(t *testing.T) {
 	h.run(owner, "--json", "set-tags", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k").failJSON(t, "invalid_argument", 2)
 	h.run(owner, "--json", "key", "expiry", "tomorrow").failJSON(t, "invalid_argument", 2)
 	h.run(owner, "--json", "key", "reclaim", "x", "--admin-token", "T").failJSON(t, "invalid_argument", 2)
+	// Without --admin-token the request goes to the daemon, whose own
+	// -admin-token may serve (cli.md §4.3); a daemon without one answers
+	// auth_required with a hint.
+	h.reg.fail(ipcmsg.OpKeyReclaim, ipc.Errorf(ipcmsg.CodeAuthRequired, "key reclaim needs an admin token\nhint: pass --admin-token or set PILOT_ADMIN_TOKEN"))
 	e := h.run(owner, "--json", "key", "reclaim", "42").failJSON(t, "auth_required", 4)
 	if e.Hint == "" {
 		t.Error("auth_required without a hint")
+	}
+	if ops := h.reg.recorded(); len(ops) == 0 || ops[len(ops)-1].Op != ipcmsg.OpKeyReclaim || ops[len(ops)-1].Token != "" {
+		t.Errorf("key reclaim without a token did not reach the daemon: %+v", ops)
 	}
 	// GNU flags: --flag=value, flags before and after positionals.
 	h.run(owner, "network", "set-policy", "--max-members=5", "1").ok(t)

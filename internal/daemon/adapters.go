@@ -45,12 +45,12 @@ func (a tunnelTransport) SendBatch(peer addr.NodeID, ps []packet.Packet) error {
 	return err
 }
 
-func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why dataplane.LossReason) {
+func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why dataplane.LossReason) bool {
 	r := tunnel.LossRTO
 	if why == dataplane.LossSYN {
 		r = tunnel.LossSYN
 	}
-	a.t.SuspectPeerLoss(peer, r)
+	return a.t.SuspectPeerLoss(peer, r)
 }
 
 // Resolve resolves peer before a dial or datagram. The tunnel answers at
@@ -238,14 +238,20 @@ func (s *handshakeSender) SendHandshake(ctx context.Context, peer addr.NodeID, m
 	if err != nil {
 		return err
 	}
-	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetWriteDeadline(dl)
 	}
 	if _, err := c.Write(msg); err != nil {
+		c.Close()
 		return err
 	}
-	return nil
+	// Sent only once the peer acknowledged it (services.md §5.1: close
+	// once the data is acknowledged, at most 5 s); else the caller falls
+	// back to the registry relay.
+	if cw, ok := c.(interface{ CloseWait(context.Context) error }); ok {
+		return cw.CloseWait(ctx)
+	}
+	return c.Close()
 }
 
 // dataplaneTunnels implements trust.Tunnels: a revoked peer loses its

@@ -445,8 +445,10 @@ func TestIPC_KeyReclaim(t *testing.T) {
 	fresh := startNode(t, reg, "")
 	y := fresh.d.NodeID()
 	c := dialIPC(t, fresh.sock)
+	// Neither the request nor the daemon has an admin token: auth_required
+	// with a hint (cli.md §4.3), before any registry request.
 	if e, ok := c.op(fmt.Sprintf(`{"op":"key.reclaim","node_id":%d}`, x)).(ipcmsg.Error); !ok ||
-		e.Code != ipcmsg.CodeInvalidArgument || e.Text != `missing argument "admin_token"` {
+		e.Code != ipcmsg.CodeAuthRequired || !strings.Contains(e.Text, "hint: ") {
 		t.Errorf("reclaim without token: %#v", e)
 	}
 	data := c.opBody(fmt.Sprintf(`{"op":"key.reclaim","node_id":%d,"admin_token":"%s"}`, x, testAdminToken))

@@ -69,7 +69,7 @@ func (c control) RegistryOp(ctx context.Context, m ipcmsg.RegistryOp) (json.RawM
 	case ipcmsg.OpKeyRotate:
 		return c.keyRotate(ctx, m)
 	case ipcmsg.OpKeyReclaim:
-		return c.keyReclaim(ctx, m, self)
+		return c.keyReclaim(ctx, m, self, tok)
 	}
 	return c.networkOp(ctx, m, self, tok)
 }
@@ -409,20 +409,22 @@ func (c control) keyRotate(ctx context.Context, m ipcmsg.RegistryOp) (json.RawMe
 }
 
 // keyReclaim is cli.md §4.8 `key reclaim`.
-func (c control) keyReclaim(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeID) (json.RawMessage, error) {
+// The token is the request's, else the daemon's own -admin-token (cli.md
+// §4.3: "auth_required" only when neither has one).
+func (c control) keyReclaim(ctx context.Context, m ipcmsg.RegistryOp, self addr.NodeID, tok string) (json.RawMessage, error) {
 	target, err := nodeArg(m, "node_id", true)
 	if err != nil {
 		return nil, err
 	}
-	if m.AdminToken == "" {
-		return nil, missingArg("admin_token")
+	if tok == "" {
+		return nil, needsToken("key reclaim", "")
 	}
 	d := c.d
 	if len(d.Memberships().List()) > 0 || d.registrar.Hostname() != "" || len(d.trust.Trusted().Trusted) > 0 {
 		return nil, ipc.Errorf(ipcmsg.CodeFailedPrecondition,
 			"key reclaim: node %d has network memberships, a hostname or trust relations; run it on a daemon started with a fresh identity", self)
 	}
-	prev, err := d.registrar.Reclaim(ctx, target, m.AdminToken)
+	prev, err := d.registrar.Reclaim(ctx, target, tok)
 	if err != nil {
 		return nil, registryError("", err)
 	}

@@ -123,22 +123,32 @@ func (d *Daemon) deliverDatagram(m ipcmsg.RecvFrom) int {
 	return 0
 }
 
-// listenAddr is register's listen_addr: the beacon's observed endpoint,
-// else -endpoint, else the socket's own address (the registry pairs its
-// port with the connection's source IP).
+// listenAddr is register's listen_addr (chooseListenAddr).
 func (d *Daemon) listenAddr() string {
+	var observed netip.AddrPort
 	if d.tun != nil {
-		if ep := d.tun.ObservedEndpoint(); ep.IsValid() {
-			return ep.String()
-		}
+		observed = d.tun.ObservedEndpoint()
 	}
-	if d.cfg.Endpoint != "" {
-		return d.cfg.Endpoint
+	local := ""
+	if d.udp != nil {
+		local = d.udp.LocalAddr().String()
 	}
-	if d.udp == nil {
-		return ""
+	return chooseListenAddr(d.cfg.Endpoint, observed, local)
+}
+
+// chooseListenAddr is register's listen_addr (beacon.md §3.2): the fixed
+// -endpoint when set (it skips discovery, cli.md §3.1); else the beacon's
+// observed endpoint when its IP is public; else the socket's own address
+// (the registry pairs its port with the connection's source IP). A
+// private, loopback or link-local observed IP is not a public endpoint.
+func chooseListenAddr(endpoint string, observed netip.AddrPort, local string) string {
+	if endpoint != "" {
+		return endpoint
 	}
-	return d.udp.LocalAddr().String()
+	if a := observed.Addr().Unmap(); observed.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() {
+		return netip.AddrPortFrom(a, observed.Port()).String()
+	}
+	return local
 }
 
 // lanAddrs is register's lan_addrs: the host's addresses with the socket's

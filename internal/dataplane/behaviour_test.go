@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,6 +176,45 @@ func TestDataPlane_DialErrors(t *testing.T) {
 	})
 }
 
+// wire.md §7.5: when the relay hint after the third SYN switches the path
+// to the relay, the dial's SYN timer restarts at 1 s: the SYNs go out at
+// 0, 1, 3, 4 and 6 s instead of 0, 1, 3 and 7 s.
+func TestDataPlane_SYNTimerRestartsOnRelaySwitch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newFakeNet(t, 0, 10)
+		a := n.add(t, 10, nil)
+		b := n.add(t, 20, nil)
+		b.toRelay.Store(true)
+		start := time.Now()
+		var mu sync.Mutex
+		var syns []time.Duration
+		n.mu.Lock()
+		n.tap = func(_, _ addr.NodeID, p *packet.Packet) bool {
+			if p.Flags == packet.FlagSYN {
+				mu.Lock()
+				syns = append(syns, time.Since(start))
+				mu.Unlock()
+			}
+			return false // into the void
+		}
+		n.mu.Unlock()
+		_, err := b.dp.Dial(context.Background(), ipc.DialRequest{Addr: addr.New(0, 10), Port: 7, Timeout: 6500 * time.Millisecond}, newFakeSink())
+		if err == nil {
+			t.Fatal("dial into the void succeeded")
+		}
+		mu.Lock()
+		got := slices.Clone(syns)
+		mu.Unlock()
+		want := []time.Duration{0, time.Second, 3 * time.Second, 4 * time.Second, 6 * time.Second}
+		if !slices.Equal(got, want) {
+			t.Fatalf("SYNs at %v, want %v", got, want)
+		}
+		b.dp.Shutdown(context.Background())
+		a.dp.Shutdown(context.Background())
+		n.close()
+	})
+}
+
 // §9.3: a SYN with another ISN on an ESTABLISHED tuple resets the old
 // connection (the application sees a reset) and starts a new one; a SYN on
 // a TIME_WAIT tuple starts a new connection.
@@ -338,6 +378,26 @@ func TestWire_DatagramRateLimit(t *testing.T) {
 		dp.HandlePacket(5, d)
 		if delivered.Load() != 2001 {
 			t.Fatal("no token after a second")
+		}
+		dp.Shutdown(context.Background())
+	})
+}
+
+// wire.md §10/§13: the send limit of 65,428 bytes is for sending; a
+// received datagram up to the largest packet payload (65,437 bytes,
+// direct over IPv4) is delivered, and only an empty one is dropped.
+func TestWire_LargestDatagramDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sizes []int
+		dp, _ := newCaptureDP(t, func(c *Config) {
+			c.DeliverDatagram = func(m ipcmsg.RecvFrom) int { sizes = append(sizes, len(m.Data)); return 1 }
+		})
+		for _, n := range []int{MaxDatagram, MaxDatagram + 9} {
+			dp.HandlePacket(5, &packet.Packet{Protocol: packet.ProtoDatagram, Src: addr.New(0, 5), Dst: addr.New(0, selfNode),
+				SrcPort: 1, DstPort: 2, Payload: make([]byte, n)})
+		}
+		if len(sizes) != 2 || sizes[1] != MaxDatagram+9 {
+			t.Fatalf("delivered sizes %v, want %d and %d", sizes, MaxDatagram, MaxDatagram+9)
 		}
 		dp.Shutdown(context.Background())
 	})

@@ -286,8 +286,13 @@ func (c *conn) after(n notify) {
 		}
 	}
 	if c.key.peer != c.dp.self() {
-		if n&nSuspectSYN != 0 {
-			c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossSYN)
+		if n&nSuspectSYN != 0 && c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossSYN) {
+			// The path switched to the relay: the dial's SYN timer
+			// restarts at 1 s (wire.md §7.5).
+			c.mu.Lock()
+			c.eng.RestartSYN(time.Now())
+			c.settleLocked()
+			c.mu.Unlock()
 		}
 		if n&nSuspectRTO != 0 {
 			c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossRTO)

@@ -17,9 +17,11 @@ const MaxDatagram = ipcmsg.MaxDatagramPayload
 // handleDatagram is the receive path of wire.md §10: empty → drop;
 // admission (§8); per-source rate limit; webhook data.datagram; delivery
 // through the IPC server's routing. Datagrams to ports the daemon serves
-// itself are dropped. Never blocks.
+// itself are dropped. Never blocks. MaxDatagram bounds what we send; a
+// received payload may be up to the largest packet payload (§13), and
+// RecvFrom carries it (daemon → client messages go up to 1 MiB).
 func (dp *DataPlane) handleDatagram(from addr.NodeID, auth bool, p *packet.Packet) {
-	if len(p.Payload) == 0 || len(p.Payload) > MaxDatagram {
+	if len(p.Payload) == 0 {
 		return
 	}
 	q := clonePacket(p)

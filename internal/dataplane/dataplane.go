@@ -35,8 +35,10 @@ type Transport interface {
 	// contains it) maps to IPC code 8.
 	Send(peer addr.NodeID, p *packet.Packet) error
 	// SuspectPeerLoss is the rekey / relay hint after two SYN timeouts of
-	// a dial or two RTOs of a connection.
-	SuspectPeerLoss(peer addr.NodeID, why LossReason)
+	// a dial or two RTOs of a connection. It reports whether the path to
+	// peer switched to the relay, whereupon a pending dial's SYN timer
+	// restarts at 1 s (wire.md §7.5).
+	SuspectPeerLoss(peer addr.NodeID, why LossReason) (toRelay bool)
 }
 
 // BatchTransport is optionally implemented by a Transport that can hand

@@ -38,6 +38,7 @@ type fakeNode struct {
 	dp      *DataPlane
 	deliver func(from addr.NodeID, b []byte) bool
 	susp    atomic.Int64
+	toRelay atomic.Bool // SuspectPeerLoss reports a switch to the relay
 }
 
 func newFakeNet(t testing.TB, loss float64, seed uint64) *fakeNet {
@@ -150,7 +151,10 @@ func (f *fakeNode) Send(peer addr.NodeID, p *packet.Packet) error {
 }
 
 // SuspectPeerLoss implements Transport.
-func (f *fakeNode) SuspectPeerLoss(addr.NodeID, LossReason) { f.susp.Add(1) }
+func (f *fakeNode) SuspectPeerLoss(addr.NodeID, LossReason) bool {
+	f.susp.Add(1)
+	return f.toRelay.Load()
+}
 
 // fakeSink is an ipc.Sink that records accepted connections and wakes
 // waiters on Readable / Writable.
@@ -256,7 +260,7 @@ func (c *capture) Send(peer addr.NodeID, p *packet.Packet) error {
 	return nil
 }
 
-func (c *capture) SuspectPeerLoss(addr.NodeID, LossReason) {}
+func (c *capture) SuspectPeerLoss(addr.NodeID, LossReason) bool { return false }
 
 func (c *capture) all() []capPkt {
 	c.mu.Lock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/wire/packet"
+	"github.com/pilot-go/pilot/internal/wire/sack"
 )
 
 const selfNode addr.NodeID = 10
@@ -85,12 +86,14 @@ func TestWire_RSTForUnknownConnection(t *testing.T) {
 			return &packet.Packet{Flags: f, Protocol: packet.ProtoStream, Src: addr.New(0, 5),
 				Dst: addr.New(0, selfNode), SrcPort: 40000, DstPort: 1000, Payload: []byte(payload)}
 		}
-		for _, p := range []*packet.Packet{mk(packet.FlagACK, ""), mk(packet.FlagFIN|packet.FlagACK, ""),
-			mk(packet.FlagRST, "")} {
+		// A pure ACK may carry a SACK list (§9.2): still a pure ACK.
+		sackACK, _ := sack.Append(nil, []sack.Block{{Left: 100, Right: 200}})
+		for _, p := range []*packet.Packet{mk(packet.FlagACK, ""), mk(packet.FlagACK, string(sackACK)),
+			mk(packet.FlagFIN|packet.FlagACK, ""), mk(packet.FlagRST, "")} {
 			dp.HandlePacket(5, p)
 		}
 		if n := len(tr.all()); n != 0 {
-			t.Fatalf("%d replies to ACK / FIN+ACK / RST", n)
+			t.Fatalf("%d replies to ACK / SACK ACK / FIN+ACK / RST", n)
 		}
 		dp.HandlePacket(5, mk(packet.FlagACK, "data"))
 		dp.HandlePacket(5, mk(packet.FlagFIN, ""))

@@ -62,12 +62,12 @@ func (a tunnelTransport) Send(peer addr.NodeID, p *packet.Packet) error { return
 func (a tunnelTransport) SendBatch(peer addr.NodeID, ps []packet.Packet) error {
 	return a.t.SendBatch(peer, ps)
 }
-func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why LossReason) {
+func (a tunnelTransport) SuspectPeerLoss(peer addr.NodeID, why LossReason) bool {
 	r := tunnel.LossRTO
 	if why == LossSYN {
 		r = tunnel.LossSYN
 	}
-	a.t.SuspectPeerLoss(peer, r)
+	return a.t.SuspectPeerLoss(peer, r)
 }
 
 // loopbackNode starts a tunnel manager on 127.0.0.1 and its data plane.

@@ -240,6 +240,34 @@ func (n *netConn) Close() error {
 	return nil
 }
 
+// CloseWait closes gracefully and waits until the peer has acknowledged
+// everything written: our FIN goes out only then (wire.md §9.12), so the
+// connection has reached FIN_WAIT or TIME_WAIT. A reset, or ctx ending
+// first, is an error: the data may not have arrived (services.md §5.1,
+// "closes once the data is acknowledged (at most 5 s)").
+func (n *netConn) CloseWait(ctx context.Context) error {
+	n.Close()
+	c := n.c
+	for {
+		switch stream.State(c.state.Load()) {
+		case stream.StateFinWait, stream.StateTimeWait:
+			return nil
+		case stream.StateClosed:
+			c.mu.Lock()
+			eos := c.endOfStreamLocked()
+			c.mu.Unlock()
+			return &ConnError{Reason: eos.Reason, Detail: "closed before the data was acknowledged"}
+		}
+		select {
+		case <-c.stateSig:
+		case <-c.done:
+			c.state.Store(int32(stream.StateClosed))
+		case <-ctx.Done():
+			return fmt.Errorf("data not acknowledged: %w", ctx.Err())
+		}
+	}
+}
+
 // LocalAddr implements net.Conn.
 func (n *netConn) LocalAddr() net.Addr {
 	return NetAddr{addr.SocketAddr{Addr: n.c.local, Port: n.c.key.local}}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pilot-go/pilot/addr"
@@ -163,6 +164,56 @@ func TestDataPlane_NetConnAdapters(t *testing.T) {
 	if la, ok := c.LocalAddr().(NetAddr); !ok || la.Addr != addr.New(0, 20) || la.Port < EphemeralMin {
 		t.Fatalf("local addr %v", c.LocalAddr())
 	}
+}
+
+// services.md §5.1 "closes once the data is acknowledged (at most 5 s)":
+// CloseWait returns nil once the peer acknowledged what was written, and
+// an error when nothing is acknowledged before the deadline.
+func TestDataPlane_CloseWaitForTheAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newFakeNet(t, 0, 2)
+		a := n.add(t, 10, nil)
+		b := n.add(t, 20, nil)
+		got := make(chan string, 2)
+		if err := a.dp.ServeBuiltin(444, func(_ context.Context, c net.Conn, _ addr.Addr) {
+			body, _ := io.ReadAll(c)
+			got <- string(body)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		send := func(msg string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := b.dp.DialConn(ctx, addr.New(0, 10), 444)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			return c.(interface{ CloseWait(context.Context) error }).CloseWait(ctx)
+		}
+		if err := send("hello"); err != nil {
+			t.Fatalf("acknowledged send: %v", err)
+		}
+		if m := <-got; m != "hello" {
+			t.Fatalf("peer read %q", m)
+		}
+		// From now on b's data segments are lost: nothing is acknowledged.
+		n.mu.Lock()
+		n.tap = func(from, _ addr.NodeID, p *packet.Packet) bool { return !(from == 20 && len(p.Payload) > 0) }
+		n.mu.Unlock()
+		start := time.Now()
+		if err := send("lost"); err == nil {
+			t.Fatal("CloseWait reported a send that was never acknowledged")
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Fatalf("CloseWait gave up after %v, want the 5 s deadline", d)
+		}
+		b.dp.Shutdown(context.Background())
+		a.dp.Shutdown(context.Background())
+		n.close()
+	})
 }
 
 // Issue requirement (and §14 item 29 with more loss): 50 MiB intact at 5%

@@ -6,6 +6,7 @@ import (
 	"github.com/pilot-go/pilot/addr"
 	"github.com/pilot-go/pilot/internal/stream"
 	"github.com/pilot-go/pilot/internal/wire/packet"
+	"github.com/pilot-go/pilot/internal/wire/sack"
 )
 
 // handleStream matches a stream packet to its connection (§9.1) or treats
@@ -45,8 +46,9 @@ func (dp *DataPlane) handleStream(from addr.NodeID, auth bool, p *packet.Packet)
 		return
 	}
 	// Unknown connection: RST only for a data segment or a bare FIN, at
-	// most once per second per (peer, ports) (§9.14).
-	data := p.Flags == packet.FlagACK && len(p.Payload) > 0
+	// most once per second per (peer, ports) (§9.14). A pure ACK may
+	// carry a SACK list (§9.2), which data segments never look like (§9.5).
+	data := p.Flags == packet.FlagACK && len(p.Payload) > 0 && !sack.IsSACK(p.Payload)
 	bareFIN := p.Flags == packet.FlagFIN
 	if !data && !bareFIN {
 		return

@@ -95,9 +95,10 @@ func (c *Conn) handleFin(p *packet.Packet, t time.Duration) {
 		return
 	}
 	switch {
-	case s == r.nxt && r.finHeld && r.finHeldSeq != s:
-		// Rule 3: the peer retransmits its FIN from its oldest unacked byte:
-		// the bytes before the held FIN were abandoned.
+	case seqLE(s, r.nxt) && r.finHeld && r.finHeldSeq != s:
+		// Rule 3: the peer retransmits its FIN from its oldest unacked byte
+		// (at or below rcv.nxt, our ACK of it having been lost): the bytes
+		// before the held FIN were abandoned.
 		c.reset(ReasonDataLost, bare)
 	case s == r.nxt:
 		c.acceptFin(s, bare, t)

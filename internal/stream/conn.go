@@ -293,6 +293,18 @@ func (c *Conn) nextDeadline() time.Duration {
 	return d
 }
 
+// RestartSYN restarts the SYN retransmission timer of a pending dial at
+// its initial 1 s: the next SYN goes 1 s after now (wire.md §7.5, on the
+// switch of the path to the relay). Outside SYN_SENT it does nothing.
+func (c *Conn) RestartSYN(now time.Time) {
+	if c.state != StateSynSent {
+		return
+	}
+	// As right after the first SYN: 1 s to the next, doubling after it.
+	c.synAt = min(c.ts(now)+synRTOInitial, c.dialEnd)
+	c.synRTO = min(2*synRTOInitial, synRTOMax)
+}
+
 // Tick runs every timer that expired at now. Packets it makes are collected
 // by the next Output.
 func (c *Conn) Tick(now time.Time) {

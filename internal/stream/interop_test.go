@@ -149,6 +149,37 @@ func TestHandshake_SYNRetransmissionAndDialTimeout(t *testing.T) {
 	}
 }
 
+// wire.md §7.5: when the path switches to the relay (after the third SYN,
+// at 3 s), the SYN timer restarts at 1 s: the next SYN goes at 4 s, then
+// 6 s, instead of 7 s; RestartSYN does nothing once the dial is over.
+func TestHandshake_RestartSYNOnRelaySwitch(t *testing.T) {
+	c, _ := NewDialer(testConfig(1), at(0))
+	var sends []time.Duration
+	now := at(0)
+	for i := 0; i < 100 && len(sends) < 5; i++ {
+		for range c.Output(now, nil) {
+			sends = append(sends, now.Sub(t0))
+		}
+		if len(sends) == 3 && now.Sub(t0) == 3*time.Second {
+			c.RestartSYN(now)
+		}
+		now = c.NextDeadline()
+		c.Tick(now)
+	}
+	want := []time.Duration{0, 1 * time.Second, 3 * time.Second, 4 * time.Second, 6 * time.Second}
+	for i := range want {
+		if i >= len(sends) || sends[i] != want[i] {
+			t.Fatalf("SYNs at %v, want %v", sends, want)
+		}
+	}
+	r := origResponder(t, testConfig(2))
+	dl := r.NextDeadline()
+	r.RestartSYN(at(5))
+	if r.NextDeadline() != dl {
+		t.Fatal("RestartSYN changed a connection that is not dialing")
+	}
+}
+
 // Conformance wire.md §14 item 21.
 func TestWire_C21_FINACKNeverAnswered(t *testing.T) {
 	// In ESTABLISHED: the peer's close, EOF, TIME_WAIT, and no packet.
@@ -318,6 +349,24 @@ func TestWire_C22_AbandonedDataIsReset(t *testing.T) {
 	out = r.Output(at(300), nil)
 	if len(out) != 1 || out[0].Flags != packet.FlagRST || out[0].Seq != 0 || out[0].Ack != 0 || out[0].Window != 0 {
 		t.Fatalf("RST = %+v", out)
+	}
+}
+
+// Item 22 when our ACK of the first bytes was lost too: the original's
+// retransmitted FIN then carries a seq below rcv.nxt, with a FIN held
+// beyond a hole; the bytes in the hole are abandoned: a reset, never EOF.
+func TestWire_C22_AbandonedDataBelowRcvNxtIsReset(t *testing.T) {
+	r := origResponder(t, testConfig(2))
+	r.Handle(pk(packet.FlagACK, 1, r.ISN()+1, 512, []byte("ab")), at(1)) // rcv.nxt = 3
+	r.Handle(pk(packet.FlagACK, 5, r.ISN()+1, 512, []byte("ef")), at(1)) // 3..4 lost
+	r.Handle(pk(packet.FlagFIN, 7, r.ISN()+1, 0, nil), at(2))            // held
+	r.Output(at(2), nil)
+	r.Handle(pk(packet.FlagFIN, 1, r.ISN()+1, 0, nil), at(300)) // from its oldest unacked byte
+	if r.State() != StateClosed || r.Reason() != ReasonDataLost {
+		t.Fatalf("state %v reason %v", r.State(), r.Reason())
+	}
+	if ev := r.Events(); ev&EvReset == 0 || ev&EvEOF != 0 {
+		t.Fatalf("events %b: want a reset, never EOF", ev)
 	}
 }
 

@@ -343,11 +343,15 @@ func nextSegment(b []byte, seg int) (d, rest []byte) {
 }
 
 // read reads one datagram, or several coalesced ones when the socket
-// has GRO: it returns the bytes and the segment size (0: one datagram).
+// has GRO: it returns the bytes, the segment size (0: one datagram) and
+// the source. A dual-stack socket (-listen ":0") reports IPv4 sources as
+// IPv4-mapped IPv6 addresses; they are unmapped here, so that every
+// comparison with a configured or registered IPv4 endpoint (the beacon's
+// above all, wire.md §4.1) sees the same address.
 func (m *Manager) read(buf, oob []byte) (int, int, netip.AddrPort, error) {
 	if !m.gro {
 		n, src, err := m.conn.ReadFromUDPAddrPort(buf)
-		return n, 0, src, err
+		return n, 0, unmapped(src), err
 	}
 	n, oobn, _, src, err := m.msg.ReadMsgUDPAddrPort(buf, oob)
 	if err != nil {
@@ -357,5 +361,13 @@ func (m *Manager) read(buf, oob []byte) (int, int, netip.AddrPort, error) {
 	if seg > 0 && seg < n {
 		m.ctr.coalescedReads.Add(1)
 	}
-	return n, seg, src, nil
+	return n, seg, unmapped(src), nil
+}
+
+// unmapped is a with an IPv4-mapped IPv6 address in its IPv4 form.
+func unmapped(a netip.AddrPort) netip.AddrPort {
+	if !a.Addr().Is4In6() {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

@@ -271,6 +271,16 @@ func (m *Manager) acceptKeyLocked(p *peer, key [32]byte, src netip.AddrPort, via
 	p.lastRx = now
 	m.wakeOnTraffic()
 	if p.cur != nil && p.hasPeerx && key == p.peerx { // step 8: unchanged key
+		if mode == authPILA && p.auth != authPILA {
+			// §6.4: a later valid PILA replaces the unauthenticated
+			// (PILK) state. The original keeps one X25519 key for its
+			// whole life, so its PILA signs the key of our PILK state:
+			// that state is now authenticated, and is kept (a new state
+			// under the same key would restart its counter and windows).
+			p.cur.Authenticate()
+			p.auth = authPILA
+			m.emit(Event{Name: EventEstablished, Peer: p.id, Authenticated: true, Relay: viaRelay || p.relay, Rekeyed: true})
+		}
 		m.pathEvidenceLocked(p, src, viaRelay, now)
 		if p.rekeyPending {
 			m.confirmRekeyLocked(p, now)

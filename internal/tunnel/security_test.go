@@ -326,3 +326,37 @@ func TestWire_QueueBytesBound(t *testing.T) {
 		}
 	})
 }
+
+// §6.4 step 4 "A later valid PILA replaces the state": a peer that was
+// accepted unauthenticated (PILK, not registered) registers and sends a
+// valid PILA over the same X25519 key, as the original does (one key for
+// its whole life, §5.1): the state becomes authenticated.
+func TestWire_PILAAfterPILKWithTheSameKeyAuthenticates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.LinkConfig{Delay: time.Millisecond})
+		reg := newRegistry()
+		a, _ := pair(t, n, reg)
+		mustHost(t, n, pubX)
+		raw := listen(t, n, pubX, 4000)
+		k, _ := ecdh.X25519().GenerateKey(nil)
+		var x [32]byte
+		copy(x[:], k.PublicKey().Bytes())
+		f := frame.PILK{Sender: 900, X25519: x}
+		pk, _ := f.AppendTo(nil)
+		mustWrite(t, raw, pk, epOf(pubA))
+		waitUntil(t, time.Second, "PILK state", func() bool {
+			s, ok := a.m.Peer(900)
+			return ok && s.Encrypted && !s.Authenticated && s.Auth == "pilk"
+		})
+		id := newIdentity(t)
+		reg.set(900, id.PublicKey(), netip.AddrPort{})
+		time.Sleep(KeyRefetch + time.Second) // past the cached not_found
+		pa, _ := session.SignPILA(id.PrivateKey(), 900, x)
+		b, _ := pa.AppendTo(nil)
+		mustWrite(t, raw, b, epOf(pubA))
+		waitUntil(t, time.Second, "authenticated by the PILA", func() bool {
+			s, _ := a.m.Peer(900)
+			return s.Authenticated && s.Auth == "pila"
+		})
+	})
+}

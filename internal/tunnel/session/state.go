@@ -75,16 +75,16 @@ type Config struct {
 // State is one crypto state of a peer (cur[P] or prev[P], §6.1).
 type State struct {
 	// Set once in New.
-	aead          cipher.AEAD
-	local, peer   addr.NodeID
-	prefix        [4]byte
-	authenticated bool
-	created       time.Time
+	aead        cipher.AEAD
+	local, peer addr.NodeID
+	prefix      [4]byte
+	created     time.Time
 
 	// Atomic.
-	counter atomic.Uint64 // last counter handed out by Seal
-	opened  atomic.Uint64
-	flags   atomic.Uint32 // sticky Trigger bits and flagSendClosed
+	authenticated atomic.Bool   // set in New, or later by Authenticate
+	counter       atomic.Uint64 // last counter handed out by Seal
+	opened        atomic.Uint64
+	flags         atomic.Uint32 // sticky Trigger bits and flagSendClosed
 
 	// Owned by Open (serialised by the caller).
 	replay replayTable
@@ -106,11 +106,11 @@ func New(cfg Config) (*State, error) {
 		r = rand.Reader
 	}
 	s := &State{
-		local:         cfg.LocalNode,
-		peer:          cfg.PeerNode,
-		authenticated: cfg.Authenticated,
-		created:       cfg.Created,
+		local:   cfg.LocalNode,
+		peer:    cfg.PeerNode,
+		created: cfg.Created,
 	}
+	s.authenticated.Store(cfg.Authenticated)
 	if _, err := io.ReadFull(r, s.prefix[:]); err != nil {
 		return nil, fmt.Errorf("session: read send prefix: %w", err)
 	}
@@ -133,8 +133,16 @@ func (s *State) PeerNode() addr.NodeID { return s.peer }
 // Prefix returns our send prefix.
 func (s *State) Prefix() [4]byte { return s.prefix }
 
-// Authenticated reports whether the state was built from a PILA.
-func (s *State) Authenticated() bool { return s.authenticated }
+// Authenticated reports whether the state was built from a PILA, or
+// authenticated since by one.
+func (s *State) Authenticated() bool { return s.authenticated.Load() }
+
+// Authenticate marks an unauthenticated state (built from a PILK) as
+// authenticated: a valid PILA has since signed the very X25519 key the
+// state was derived from (wire.md §6.4, "a later valid PILA replaces the
+// state"). Keeping the state keeps its send counter and replay windows,
+// which a new state under the same key would restart.
+func (s *State) Authenticate() { s.authenticated.Store(true) }
 
 // Created returns the creation time given in Config.
 func (s *State) Created() time.Time { return s.created }
