@@ -223,8 +223,10 @@ func TestTrust_RefusalAndRevocation(t *testing.T) {
 		return roundTrip(ctx, a, b.SockAddr(0, 1000), []byte("hello"))
 	}
 	var perr *pilot.Error
-	if err := short(); !errors.As(err, &perr) || perr.Code != pilot.CodeConnectionFailed {
-		t.Fatalf("untrusted peer's stream: %v, want connection_failed", err)
+	// The registry's refusal keeps its code (ipc.md §5.2 "resolve node N:
+	// <reason>", registry code).
+	if err := short(); !errors.As(err, &perr) || perr.Code != pilot.CodePermissionDenied {
+		t.Fatalf("untrusted peer's stream: %v, want permission_denied", err)
 	}
 	nw.Trust(a, b)
 	if err := short(); err != nil {
