@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pilot-go/pilot/addr"
@@ -90,6 +91,9 @@ type AutoJoiner struct {
 	cfg     AutoJoinConfig
 	log     *slog.Logger
 	trigger chan struct{} // capacity 1: coalesced triggers
+
+	passed   chan struct{} // closed after the first pass (at once with no networks)
+	passOnce sync.Once
 }
 
 // NewAutoJoiner returns an auto-joiner; with no networks configured its
@@ -101,8 +105,19 @@ func NewAutoJoiner(cfg AutoJoinConfig) *AutoJoiner {
 	if cfg.Events == nil {
 		cfg.Events = nopEmitter{}
 	}
-	return &AutoJoiner{cfg: cfg, log: cfg.Logger, trigger: make(chan struct{}, 1)}
+	a := &AutoJoiner{cfg: cfg, log: cfg.Logger, trigger: make(chan struct{}, 1), passed: make(chan struct{})}
+	if len(cfg.Networks) == 0 {
+		a.firstPassOver()
+	}
+	return a
 }
+
+// FirstPass is closed once the first pass over the configured networks is
+// over (at once when none is configured): the daemon starts IPC and its
+// services after it (cli.md §3.1 start-up order).
+func (a *AutoJoiner) FirstPass() <-chan struct{} { return a.passed }
+
+func (a *AutoJoiner) firstPassOver() { a.passOnce.Do(func() { close(a.passed) }) }
 
 // Trigger starts a pass over every configured network (after the first
 // successful registration and after every re-registration). It never
@@ -136,6 +151,7 @@ func (a *AutoJoiner) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		a.pass(ctx, states)
+		a.firstPassOver()
 		if next, ok := earliest(states); ok {
 			timer.Reset(time.Until(next))
 		}

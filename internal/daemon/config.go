@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pilot-go/pilot/internal/flagfile"
 	"github.com/pilot-go/pilot/internal/regclient"
 	"github.com/pilot-go/pilot/internal/webhook"
+	whmsg "github.com/pilot-go/pilot/internal/wire/svcmsg/webhook"
 )
 
 // Environment variables read by the daemon (cli.md §3.1). Each one ranks
@@ -280,8 +279,8 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.RegistryFingerprint != "" {
-		if !validFingerprint(c.RegistryFingerprint) {
-			return usagef("-registry-fingerprint: want 64 hex digits (optional ':' separators)")
+		if _, err := regclient.ParseFingerprint(c.RegistryFingerprint); err != nil {
+			return usagef("-registry-fingerprint: %v", err)
 		}
 		if !c.RegistryTLS {
 			return usagef("-registry-fingerprint needs -registry-tls")
@@ -289,6 +288,11 @@ func (c *Config) validate() error {
 	}
 	if err := webhook.ValidateURL(c.Webhook); err != nil {
 		return usagef("-webhook: %v", err)
+	}
+	if c.WebhookSecret != "" {
+		if _, err := whmsg.NewSigner(c.WebhookSecret); err != nil {
+			return usagef("-webhook-secret: %v", err)
+		}
 	}
 	checks := []struct {
 		ok   bool
@@ -341,13 +345,4 @@ func hostPort(flagName, s string, needPort bool) error {
 		return usagef("-%s %q: bad port %q", flagName, s, port)
 	}
 	return nil
-}
-
-func validFingerprint(s string) bool {
-	h := strings.ReplaceAll(s, ":", "")
-	if len(h) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
 }

@@ -226,6 +226,10 @@ func TestCLI_9_ValidationErrors(t *testing.T) {
 		{[]string{"-registry-auth", "v3"}, "-registry-auth"},
 		{[]string{"-registry-fingerprint", "abc"}, "-registry-fingerprint"},
 		{[]string{"-registry-fingerprint", strings.Repeat("ab", 32)}, "-registry-tls"},
+		// Colons anywhere but between byte pairs: the registry client would
+		// refuse the pin, so it is a usage error here (exit 2).
+		{[]string{"-registry-tls", "-registry-fingerprint", "aba:bab" + strings.Repeat("ab", 29)}, "-registry-fingerprint"},
+		{[]string{"-webhook-secret", "whsec_!!!!"}, "-webhook-secret"},
 		{[]string{"-webhook", "ftp://example.com/x"}, "-webhook"},
 		{[]string{"-webhook", "http://169.254.169.254/latest"}, "-webhook"},
 		{[]string{"-webhook", "http://metadata.google.internal/"}, "-webhook"},

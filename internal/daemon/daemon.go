@@ -276,8 +276,11 @@ func (d *Daemon) uptimeSecs() uint64 {
 //
 // Start-up order (cli.md §3.1): identity and UDP socket (New) → beacon
 // endpoint discovery → register → set_visibility → auto-join → IPC →
-// services → heartbeats. Registration retries in the background, so the
-// IPC socket and the services start without waiting for the registry.
+// services → heartbeats. IPC and the services start once the first
+// registration attempt and, when it succeeded, the first auto-join pass
+// are over, each waited for at most one request deadline (10 s); a
+// registry that is down delays nothing: registration then retries in the
+// background.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.admit.ctx.Store(&ctx)
 	whCtx, stopWebhook := context.WithCancel(context.WithoutCancel(ctx))
@@ -301,6 +304,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run(&wg, ctx, "trust-poll", d.pollLoop)
 	run(&wg, ctx, "registrar", d.registrar.Run)
 	run(&wg, ctx, "metrics", d.serveMetrics)
+	d.awaitRegistration(ctx)
 	ipcDone := make(chan struct{})
 	if d.ipc != nil {
 		go func() {
@@ -338,6 +342,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.client.Close()
 	d.log.Info("pilot-daemon stopped")
 	return nil
+}
+
+// awaitRegistration waits for the first registration attempt and, when it
+// succeeded, the first auto-join pass, each for at most a request
+// deadline, so that the first IPC client sees the node registered and its
+// networks joined (cli.md §3.1 start-up order).
+func (d *Daemon) awaitRegistration(ctx context.Context) {
+	wait := func(ch <-chan struct{}, bound time.Duration) bool {
+		t := time.NewTimer(bound)
+		defer t.Stop()
+		select {
+		case <-ch:
+			return true
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	if wait(d.registrar.FirstAttempt(), regclient.DefaultTimeout) && d.registrar.Registered() {
+		wait(d.autojoin.FirstPass(), JoinTimeout)
+	}
 }
 
 // discover runs the start-up endpoint discovery through the tunnel socket

@@ -36,6 +36,8 @@ type fakeRegistry struct {
 	adminToken string
 	warnExpiry string                 // heartbeat key_expiry_warning with this key_expires_at
 	loseRotate bool                   // apply rotate_key, then drop the connection without a reply
+	expired    map[string]bool        // keys refused at register as expired (registry.md §7.1.1 decision 2)
+	regDelay   time.Duration          // a register reply takes this long
 	joinFail   map[addr.NetworkID]int // answer internal to this many joins first
 	reqs       []regmsg.Request
 }
@@ -182,6 +184,14 @@ func (f *fakeRegistry) handle(req regmsg.Request) (reply []byte, drop bool) {
 	case *regmsg.Register:
 		if f.retired[r.PublicKey] {
 			return fail(regmsg.CodeUnauthenticated, "this key was replaced"), false
+		}
+		if f.regDelay > 0 {
+			f.mu.Unlock()
+			time.Sleep(f.regDelay)
+			f.mu.Lock()
+		}
+		if f.expired[r.PublicKey] {
+			return fail(regmsg.CodeUnauthenticated, "node 4: key expired at 2026-05-01T00:00:00Z; ask an admin to re-key the node"), false
 		}
 		id, known := f.idByKey[r.PublicKey]
 		if !known {

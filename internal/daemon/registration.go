@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,6 +117,9 @@ type Registrar struct {
 	now    func() time.Time
 	kick   chan struct{} // capacity 1: re-register at the next chance
 
+	first     chan struct{} // closed once the first registration attempt is over
+	firstOnce sync.Once
+
 	opMu sync.Mutex
 	mu   sync.Mutex
 	// guarded by mu
@@ -147,7 +151,7 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 	}
 	r := &Registrar{
 		cfg: cfg, client: cfg.Client, log: cfg.Logger, events: cfg.Events, now: cfg.Now,
-		kick: make(chan struct{}, 1), cur: cfg.Identity, hostname: cfg.Hostname, public: cfg.Public,
+		kick: make(chan struct{}, 1), first: make(chan struct{}), cur: cfg.Identity, hostname: cfg.Hostname, public: cfg.Public,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -245,11 +249,27 @@ func (r *Registrar) Run(ctx context.Context) error {
 	}
 }
 
+// FirstAttempt is closed once the first registration attempt is over,
+// whatever its outcome (or Run ended before it): the daemon starts IPC and
+// its services after it (cli.md §3.1 start-up order).
+func (r *Registrar) FirstAttempt() <-chan struct{} { return r.first }
+
+// Registered reports whether the node is registered.
+func (r *Registrar) Registered() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.registered && !r.deregistered
+}
+
+func (r *Registrar) firstAttemptOver() { r.firstOnce.Do(func() { close(r.first) }) }
+
 // registerLoop registers until it succeeds (true) or ctx ends (false).
 func (r *Registrar) registerLoop(ctx context.Context, rereg bool) bool {
+	defer r.firstAttemptOver()
 	backoff := registerBackoffMin
 	for {
 		err := r.registerOnce(ctx, rereg)
+		r.firstAttemptOver()
 		if err == nil {
 			return true
 		}
@@ -390,7 +410,7 @@ func (r *Registrar) registerLocked(ctx context.Context) (*regmsg.RegisterOK, err
 	r.mu.Unlock()
 	rep, err := r.client.Register(ctx, r.registerRequest())
 	var re *regmsg.Error
-	if err == nil || next == nil || !errors.As(err, &re) || re.Code != regmsg.CodeUnauthenticated {
+	if err == nil || next == nil || !errors.As(err, &re) || !keyReplaced(re) {
 		if err == nil && next != nil && rep.PublicKey == cur.PublicKeyBase64() {
 			r.discardNextLocked("the registry holds the current key")
 		}
@@ -404,6 +424,17 @@ func (r *Registrar) registerLocked(ctx context.Context) (*regmsg.RegisterOK, err
 	}
 	r.adoptNextLocked("the registry holds the pending key")
 	return rep, nil
+}
+
+// keyReplaced reports whether a register refusal says that the key was
+// retired (registry.md §7.1.1 decision 1: unauthenticated, "this key was
+// replaced on T"): only then may the pending key be what the registry
+// holds. Any other unauthenticated refusal (an expired key, which an admin
+// can extend) keeps both keys: registering with the pending key would
+// create a new node and replace identity.json (cli.md §3.1: never
+// silently).
+func keyReplaced(re *regmsg.Error) bool {
+	return re.Code == regmsg.CodeUnauthenticated && strings.Contains(re.Message, "this key was replaced")
 }
 
 func (r *Registrar) registerRequest() *regmsg.Register {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -457,6 +460,65 @@ func TestPendingKeyDiscardedWhenRegistryKeptOldKey(t *testing.T) {
 	})
 }
 
+// cli.md §3.1 "never silently replaces an existing identity": a pending
+// key is tried only when the registry says the current key was replaced;
+// when it refuses the current key as expired (an admin can extend it),
+// both keys are kept and no node is created with the pending one.
+func TestPendingKeyKeptWhenCurrentKeyExpired(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		path := filepath.Join(h.dir, "identity.json")
+		cur, _, err := identity.LoadOrCreate(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, _ := identity.Generate(nil)
+		if err := identity.SaveNext(path, pending); err != nil {
+			t.Fatal(err)
+		}
+		h.reg.mu.Lock()
+		h.reg.expired = map[string]bool{cur.PublicKeyBase64(): true}
+		h.reg.mu.Unlock()
+		_, stop := h.start(h.config())
+		defer stop()
+		h.reg.mu.Lock()
+		_, created := h.reg.idByKey[pending.PublicKeyBase64()]
+		h.reg.mu.Unlock()
+		if created {
+			t.Error("registered a node with the pending key after an expired-key refusal")
+		}
+		if now, _ := identity.Load(path); now.PublicKeyBase64() != cur.PublicKeyBase64() {
+			t.Error("identity.json replaced after an expired-key refusal")
+		}
+		if _, err := identity.LoadNext(path); err != nil {
+			t.Errorf("pending key not kept: %v", err)
+		}
+	})
+}
+
+// cli.md §3.1 start-up order: IPC and the services start after the first
+// registration attempt (and auto-join): with a registry that takes 3 s to
+// answer, the daemon says it started only once it is registered.
+func TestStartupWaitsForTheFirstRegistration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.reg.mu.Lock()
+		h.reg.regDelay = 3 * time.Second
+		h.reg.mu.Unlock()
+		var log lockedBuffer
+		h.opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		d, stop := h.start(h.config())
+		defer stop()
+		if strings.Contains(log.String(), "pilot-daemon started") || d.NodeID() != 0 {
+			t.Fatalf("started before the registry answered (node %d)", d.NodeID())
+		}
+		advance(3 * time.Second)
+		if !strings.Contains(log.String(), "pilot-daemon started") || d.NodeID() == 0 {
+			t.Fatalf("not started after the registration (node %d):\n%s", d.NodeID(), log.String())
+		}
+	})
+}
+
 // services.md §5.4: poll_handshakes after every successful heartbeat.
 func TestHeartbeatPollsHandshakes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -492,4 +554,22 @@ func TestRegisterRequestFields(t *testing.T) {
 			t.Errorf("register %+v", r)
 		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
