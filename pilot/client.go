@@ -65,6 +65,12 @@ type Client struct {
 	early     map[ipcmsg.ConnID]*earlyData
 	listeners map[addr.Port]*Listener
 	packets   map[addr.Port]*PacketConn
+
+	// closedExtra (legacy mode, guarded by mu) lists the IDs we closed
+	// whose CloseOK reply has come: the original daemon also sends an
+	// unsolicited CloseOK for them (ipc.md §5.6), absorbed by the reader.
+	// Oldest first, at most maxClosedExtra.
+	closedExtra []ipcmsg.ConnID
 }
 
 // call is one request awaiting its reply. onReply runs on the reader
@@ -85,6 +91,11 @@ type earlyData struct {
 }
 
 const maxEarlyConns = 64
+
+// maxClosedExtra bounds Client.closedExtra. Forgetting an ID early is
+// harmless but for that ID: its extra CloseOK is then buffered as an early
+// end of stream, as any CloseOK for an unknown ID.
+const maxClosedExtra = 256
 
 // Connect opens an IPC connection to the daemon and negotiates tagged
 // mode, datagram-bind and close-reason; against an original daemon it

@@ -73,6 +73,7 @@ func (c *Client) newConn(id ipcmsg.ConnID, local, remote *Addr) *Conn {
 		readable: make(chan struct{}, 1), sent: make(chan struct{}, 1), closedCh: make(chan struct{})}
 	c.mu.Lock()
 	c.conns[id] = cn
+	c.takeExtraCloseOKLocked(id) // the ID is reused: its CloseOKs are this connection's
 	if e := c.early[id]; e != nil {
 		delete(c.early, id)
 		cn.buf, cn.eof = e.data, e.eof
@@ -93,6 +94,19 @@ func (cn *Conn) setEOF() {
 	cn.eof = true
 	cn.mu.Unlock()
 	signal(cn.readable)
+	signal(cn.sent) // a Write waiting for OKs checks whether data was lost
+}
+
+// lostLocked is the error that ends a Write's wait for OKs once the stream
+// ended in a way that discarded the untransmitted data (reset, timeout,
+// shutdown, … — every reason but the peer's clean close, ipc.md §10.7),
+// nil otherwise. After a clean close by the peer the daemon still
+// transmits what it queued and answers every Send, so the wait goes on.
+func (cn *Conn) lostLocked() error {
+	if !cn.eof || cn.reason == nil || cn.reason.Reason == ipcmsg.ReasonPeerClosed {
+		return nil
+	}
+	return &ClosedError{Reason: uint8(cn.reason.Reason), Detail: cn.reason.Detail}
 }
 
 func (cn *Conn) setReason(m ipcmsg.ConnClosed) {
@@ -193,26 +207,38 @@ func (cn *Conn) acquire() error {
 			cn.mu.Unlock()
 			return nil
 		}
+		lost := cn.lostLocked()
 		cn.mu.Unlock()
+		if lost != nil {
+			return lost
+		}
 		if err := cn.wd.wait(cn.sent, cn.closedCh, cn.c.done, ErrClientClosed); err != nil {
 			return err
 		}
 	}
 }
 
-// drain waits until every Send of this connection is acknowledged.
+// drain waits until every Send of this connection is acknowledged. Like
+// every wait of a net.Conn it ends when the connection is closed
+// (net.ErrClosed, ipc.md §11 rule 4: Close waits for nothing, and neither
+// does a Write it interrupts), when the client stops, when the deadline
+// passes, on a failed Send, and when the stream ends with its data lost.
 func (cn *Conn) drain() error {
 	for {
 		cn.mu.Lock()
-		inflight, err := cn.inflight, cn.sendErr
+		inflight, err, closed, lost := cn.inflight, cn.sendErr, cn.closed, cn.lostLocked()
 		cn.mu.Unlock()
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if inflight == 0 {
+		case inflight == 0:
 			return nil
+		case closed:
+			return net.ErrClosed
+		case lost != nil:
+			return lost
 		}
-		if err := cn.wd.wait(cn.sent, nil, cn.c.done, ErrClientClosed); err != nil {
+		if err := cn.wd.wait(cn.sent, cn.closedCh, cn.c.done, ErrClientClosed); err != nil {
 			return err
 		}
 	}

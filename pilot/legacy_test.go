@@ -15,6 +15,9 @@ import (
 
 // originalDaemon imitates the original daemon: it knows no command above
 // 0x24, answers Hello with `unknown command: 0x42` and replies in order.
+// Every Dial gets connection 7. With doubleCloseOK it answers a Close like
+// the original does (ipc.md §5.6): the CloseOK reply and an unsolicited
+// CloseOK for the locally closed connection.
 type originalDaemon struct {
 	path string
 	reqs chan ipcmsg.Request
@@ -22,7 +25,9 @@ type originalDaemon struct {
 	nc   net.Conn
 }
 
-func startOriginal(t *testing.T) *originalDaemon {
+func startOriginal(t *testing.T) *originalDaemon { return startOriginalWith(t, false) }
+
+func startOriginalWith(t *testing.T, doubleCloseOK bool) *originalDaemon {
 	dir, err := os.MkdirTemp("", "orig")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +68,11 @@ func startOriginal(t *testing.T) *originalDaemon {
 			case ipcmsg.Bind:
 				d.push(ipcmsg.BindOK(r))
 			case ipcmsg.Close:
-				d.push(ipcmsg.CloseOK(r))
+				if doubleCloseOK {
+					d.push(ipcmsg.CloseOK(r), ipcmsg.CloseOK(r))
+				} else {
+					d.push(ipcmsg.CloseOK(r))
+				}
 			}
 			d.reqs <- req
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pilot-go/pilot/internal/wire/ipcmsg"
 )
@@ -122,17 +123,25 @@ func (c *Client) earlyLocked(id ipcmsg.ConnID) *earlyData {
 }
 
 // onCloseOK is end of stream for a live connection, or the answer to our
-// own Close for one we closed (untagged only in legacy mode).
+// own Close for one we closed (untagged only in legacy mode). In legacy
+// mode the original daemon sends a second, unsolicited CloseOK for a
+// connection we closed (ipc.md §5.6): it is absorbed, never buffered as
+// the early end of stream of a connection not yet announced.
 func (c *Client) onCloseOK(id ipcmsg.ConnID) {
 	c.mu.Lock()
 	if _, ok := c.closing[id]; ok {
 		delete(c.closing, id)
+		if c.legacy {
+			c.expectExtraCloseOKLocked(id)
+		}
 		c.mu.Unlock()
 		return
 	}
 	cn := c.conns[id]
 	if cn == nil {
-		c.earlyLocked(id).eof = true
+		if !c.takeExtraCloseOKLocked(id) {
+			c.earlyLocked(id).eof = true
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -152,4 +161,25 @@ func (c *Client) onAccept(m ipcmsg.Accept) {
 	if l == nil || !l.enqueue(cn) {
 		cn.close(true)
 	}
+}
+
+// expectExtraCloseOKLocked records that one more CloseOK for id may come
+// (legacy mode), forgetting the oldest record beyond maxClosedExtra.
+func (c *Client) expectExtraCloseOKLocked(id ipcmsg.ConnID) {
+	c.takeExtraCloseOKLocked(id)
+	if len(c.closedExtra) >= maxClosedExtra {
+		c.closedExtra = slices.Delete(c.closedExtra, 0, 1)
+	}
+	c.closedExtra = append(c.closedExtra, id)
+}
+
+// takeExtraCloseOKLocked removes id's record and reports whether there was
+// one: a CloseOK for id is then the original daemon's extra one.
+func (c *Client) takeExtraCloseOKLocked(id ipcmsg.ConnID) bool {
+	i := slices.Index(c.closedExtra, id)
+	if i < 0 {
+		return false
+	}
+	c.closedExtra = slices.Delete(c.closedExtra, i, i+1)
+	return true
 }

@@ -80,9 +80,9 @@ func (c *conn) run() {
 				c.after(n)
 				c.mu.Lock()
 			}
-			c.finishLocked(now)
+			fin := c.finishLocked(now)
 			c.mu.Unlock()
-			c.after(nReadable)
+			c.after(nReadable | fin)
 			return
 		}
 	}
@@ -177,7 +177,11 @@ func (c *conn) pumpLocked(now time.Time) notify {
 	for len(c.pend) > 0 {
 		w, err := c.eng.Write(c.pend[0])
 		if err != nil {
+			// The send side is gone (reset, abort): the queued data is
+			// dropped, so Unsent fell to 0 and whoever waits for it to
+			// fall (the IPC budget and tagged Send waits) must hear it.
 			c.pend, c.pendN = nil, 0
+			n |= nWritable
 			break
 		}
 		if w == 0 {
@@ -244,23 +248,30 @@ func (c *conn) pumpLocked(now time.Time) notify {
 		c.dp.emitConn("conn.rst", c)
 	}
 	if ev&stream.EvClosed != 0 {
-		c.finishLocked(now)
+		n |= c.finishLocked(now)
 	}
 	return n
 }
 
 // finishLocked removes a CLOSED connection from the table; its unread
-// bytes stay readable.
-func (c *conn) finishLocked(now time.Time) {
+// bytes stay readable. It drops the IPC data not yet taken by the engine
+// and returns nWritable when there was some: Unsent fell to 0, which the
+// caller must report like any other drop (Sink.Writable), or the IPC
+// server's budget and tagged Send waits would never wake.
+func (c *conn) finishLocked(now time.Time) (n notify) {
 	if c.finished {
-		return
+		return 0
 	}
 	c.finished = true
+	if len(c.pend) > 0 || c.pendN > 0 {
+		n = nWritable
+	}
 	c.pend, c.pendN = nil, 0
 	c.openEstabLocked()
 	c.dp.mu.Lock()
 	c.dp.removeLocked(c, now)
 	c.dp.mu.Unlock()
+	return n
 }
 
 func (c *conn) openEstabLocked() {

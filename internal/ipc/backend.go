@@ -131,7 +131,9 @@ type Sink interface {
 	// Readable reports that c has new data to Read or that its receive
 	// side has ended. Spurious calls are harmless.
 	Readable(id ipcmsg.ConnID)
-	// Writable reports that c's Unsent dropped (data was transmitted).
+	// Writable reports that c's Unsent dropped: data was transmitted, or
+	// queued data was discarded because the connection reset, was aborted
+	// or finished. Waiters for buffer space depend on it.
 	Writable(id ipcmsg.ConnID)
 }
 

@@ -36,6 +36,7 @@ type client struct {
 	mu          sync.Mutex // guards the fields below; never held while calling the Backend or a Conn
 	closed      bool
 	slots       []*slot      // legacy replies in request order
+	emptySlots  int          // slots done with nothing to write (not counted by the cap)
 	tagReplies  []outMsg     // completed tagged replies
 	unsolicited []outMsg     // Accept and RecvFrom
 	datagrams   int          // RecvFrom messages in unsolicited
@@ -52,9 +53,14 @@ type client struct {
 
 // slot is the position of one legacy request's reply.
 type slot struct {
-	done bool
-	out  outMsg
+	done  bool
+	empty bool // done with nothing to write (a successful Send): counted in emptySlots
+	out   outMsg
 }
+
+// maxSlotsFactor × MaxOutstanding bounds a client's slots, counted or not:
+// empty slots cost memory only, but not without limit.
+const maxSlotsFactor = 64
 
 // outMsg is a message for the writer; after runs under c.mu once it has
 // been handed to the socket buffer; closeAfter closes the client after it.
@@ -72,7 +78,8 @@ type connEntry struct {
 	owner       *client
 	announced   bool // DialOK or Accept written: Recv may follow
 	queued      bool // in owner.ring
-	ownerClosed bool // the owner sent Close: no Recv, no unsolicited CloseOK
+	ownerClosed bool // the owner sent Close (set on arrival): no Recv, no unsolicited CloseOK
+	closeRan    bool // the owner's Close ran: forgotten once ended too
 	ended       bool // Read reported the end of stream
 }
 
@@ -160,7 +167,12 @@ const scratchFrame = 256<<10 + 64
 func (c *client) waitReadable() bool {
 	for {
 		c.mu.Lock()
-		over := len(c.slots) >= c.s.cfg.MaxOutstanding
+		// Only replies still to come or to write count against
+		// MaxOutstanding: a successful Send writes nothing, so it must
+		// not stop the reader behind one slow request (ipc.md §3.1 rules
+		// 1, 4 and 5).
+		over := len(c.slots)-c.emptySlots >= c.s.cfg.MaxOutstanding ||
+			len(c.slots) >= maxSlotsFactor*c.s.cfg.MaxOutstanding
 		pending := c.sendPending
 		var conns []Conn
 		if !over && pending < c.s.cfg.SendBudget {
@@ -190,8 +202,13 @@ func (c *client) waitReadable() bool {
 	}
 }
 
-// pushSlot appends an already completed legacy reply.
+// pushSlot appends an already completed legacy reply. A request that
+// completed with nothing to write (a successful inline Send) takes no slot:
+// it has no position to keep among the replies (ipc.md §3.1 rule 3).
 func (c *client) pushSlot(o outMsg) {
+	if o.msg == nil {
+		return
+	}
 	c.mu.Lock()
 	c.slots = append(c.slots, &slot{done: true, out: o})
 	c.mu.Unlock()
@@ -207,11 +224,22 @@ func (c *client) newSlot() *slot {
 	return sl
 }
 
+// fillSlot completes sl. With nothing to write (o.msg nil: a successful
+// Send) it stops counting against MaxOutstanding at once, so the reader,
+// if it waits for that, may go on.
 func (c *client) fillSlot(sl *slot, o outMsg) {
 	c.mu.Lock()
 	sl.done, sl.out = true, o
+	sl.empty = o.msg == nil
+	if sl.empty {
+		c.emptySlots++
+	}
+	empty := sl.empty
 	c.mu.Unlock()
 	signal(c.wake)
+	if empty {
+		signal(c.readerWake)
+	}
 }
 
 func (c *client) pushTagged(tag ipcmsg.Tag, reply ipcmsg.Reply, after func(), release bool) {
@@ -339,9 +367,20 @@ func (c *client) Readable(id ipcmsg.ConnID) {
 // Writable implements Sink.
 func (c *client) Writable(ipcmsg.ConnID) {
 	c.mu.Lock()
+	c.wakeWritersLocked()
+	c.mu.Unlock()
+}
+
+// wakeWritersLocked wakes every wait on untransmitted data: the reader's
+// budget wait (waitReadable) and tagged Sends waiting for buffer space.
+// Besides Writable it runs when a connection's end of stream is seen or a
+// connection leaves c.conns: a connection that ended may have dropped its
+// queued data, and a forgotten one no longer counts toward the budget,
+// and neither need come with a Writable (ipc.md §3.1 rule 4, §10.3).
+func (c *client) wakeWritersLocked() {
 	close(c.writable)
 	c.writable = make(chan struct{})
-	c.mu.Unlock()
+	signal(c.readerWake)
 }
 
 // writableChan returns the channel closed by the next Writable.

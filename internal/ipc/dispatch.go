@@ -142,6 +142,9 @@ func (c *client) helloReply(h ipcmsg.Hello) ipcmsg.Reply {
 // borrowed means req's bytes are readLoop's reusable buffer (only Sends
 // are read into it): a Send that cannot run inline is copied first.
 func (c *client) dispatch(req ipcmsg.Request, tag *ipcmsg.Tag, borrowed bool) {
+	if r, ok := req.(ipcmsg.Close); ok {
+		c.noteOwnerClose(r.Conn)
+	}
 	if r, ok := req.(ipcmsg.Send); ok {
 		if c.sendInline(r, tag) {
 			return
@@ -239,4 +242,18 @@ func (c *client) sendInline(r ipcmsg.Send, tag *ipcmsg.Tag) bool {
 	}
 	c.pushSlot(o)
 	return true
+}
+
+// noteOwnerClose marks c's own connection id as closed by its owner when
+// the Close arrives, on readLoop, not when it runs: a Close waits behind
+// the earlier requests on its connection (a tagged Send can wait seconds
+// for buffer space), and an end of stream in between must not produce an
+// unsolicited CloseOK on top of the Close's reply (ipc.md §5.6: after the
+// owner has sent Close, no unsolicited CloseOK is sent for it).
+func (c *client) noteOwnerClose(id ipcmsg.ConnID) {
+	c.mu.Lock()
+	if e := c.conns[id]; e != nil {
+		e.ownerClosed = true
+	}
+	c.mu.Unlock()
 }

@@ -163,10 +163,11 @@ func (c *client) closeConn(id ipcmsg.ConnID) {
 	}
 	if e.owner == c {
 		c.mu.Lock()
-		e.ownerClosed = true
+		e.ownerClosed, e.closeRan = true, true
 		forget := e.ended
 		if forget {
 			c.forgetLocked(e)
+			c.wakeWritersLocked()
 		}
 		c.mu.Unlock()
 		if forget {

@@ -38,7 +38,8 @@ type Config struct {
 	// and closed at once.
 	MaxClients int
 	// MaxOutstanding caps a client's outstanding tagged requests; it also
-	// caps its unanswered legacy requests (the reader then pauses).
+	// caps its legacy requests whose reply is not yet written (the reader
+	// then pauses); successful Sends, which have no reply, do not count.
 	MaxOutstanding int
 	// SendBudget is the per-client limit of data accepted by Send but not
 	// yet transmitted; while it is exceeded the client's socket is not read.

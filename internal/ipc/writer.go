@@ -109,6 +109,9 @@ func (c *client) collect(batch []outMsg, ring []*connEntry) ([]outMsg, []*connEn
 		if c.slots[0].out.msg != nil {
 			batch = append(batch, c.slots[0].out)
 		}
+		if c.slots[0].empty {
+			c.emptySlots--
+		}
 		c.slots[0] = nil
 		c.slots = c.slots[1:]
 		popped = true
@@ -160,12 +163,16 @@ func (c *client) serveConn(bw *bufio.Writer, e *connEntry, buf []byte) error {
 		eos = &EndOfStream{Reason: ipcmsg.ReasonOther, Detail: err.Error()}
 	}
 	e.ended = true
-	if ownerClosed {
+	forget := ownerClosed && e.closeRan // else the Close, still queued, forgets it
+	if forget {
 		c.forgetLocked(e)
 	}
+	c.wakeWritersLocked()
 	c.mu.Unlock()
-	if ownerClosed {
+	if forget {
 		c.s.forgetConn(e)
+	}
+	if ownerClosed {
 		return nil
 	}
 	var frame []byte
