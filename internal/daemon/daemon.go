@@ -270,9 +270,16 @@ func (d *Daemon) uptimeSecs() uint64 {
 }
 
 // Run starts the components and blocks until ctx ends, then shuts down in
-// order: stop accepting IPC, data plane (FINs, ≤ 2 s drain), tunnel,
-// webhooks (drain ≤ 5 s). The node is never deregistered and never leaves
-// networks, so memberships, roles and trust survive restarts.
+// order (cli.md §3: close streams, drain webhooks, remove the socket): stop
+// accepting IPC clients (the existing ones stay connected and the socket
+// file stays), data plane (FINs, ≤ 2 s drain; every IPC connection ends
+// with ConnClosed reason 6 and an unsolicited CloseOK, ipc.md §5.6, §10.7),
+// IPC clients (their writers get up to ipcFlushTimeout to write that out,
+// then they are closed), tunnel (the UDP socket), webhooks (drain ≤ 5 s),
+// and last the IPC socket file, so that a supervisor that restarts the
+// daemon once the socket is gone finds the -listen port free. The node is
+// never deregistered and never leaves networks, so memberships, roles and
+// trust survive restarts.
 //
 // Start-up order (cli.md §3.1): identity and UDP socket (New) → beacon
 // endpoint discovery → register → set_visibility → auto-join → IPC →
@@ -305,11 +312,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run(&wg, ctx, "registrar", d.registrar.Run)
 	run(&wg, ctx, "metrics", d.serveMetrics)
 	d.awaitRegistration(ctx)
+	// The IPC server outlives ctx: it is stopped step by step below and
+	// its context ends only when the socket file is to be removed.
+	ipcCtx, stopIPC := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIPC()
 	ipcDone := make(chan struct{})
 	if d.ipc != nil {
 		go func() {
 			defer close(ipcDone)
-			if err := d.ipc.Run(ctx); err != nil {
+			if err := d.ipc.Run(ipcCtx); err != nil {
 				d.log.Error("ipc server stopped", "err", err)
 			}
 		}()
@@ -323,14 +334,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"socket", d.cfg.Socket, "udp", d.UDPAddr(), "networks", len(d.cfg.Networks))
 	<-ctx.Done()
 	if d.ipc != nil {
-		d.ipc.Close()
+		d.ipc.StopAccepting()
 	}
-	<-ipcDone
 	if d.dp != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), dataplane.DefaultDrainTimeout+2*time.Second)
 		if err := d.dp.Shutdown(sctx); err != nil {
 			d.log.Debug("data plane shutdown", "err", err)
 		}
+		cancel()
+	}
+	if d.ipc != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), ipcFlushTimeout)
+		d.ipc.CloseClients(fctx)
 		cancel()
 	}
 	stopTunnel()
@@ -340,9 +355,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopWebhook()
 	whWG.Wait()
 	d.client.Close()
+	stopIPC() // removes the socket file
+	<-ipcDone
 	d.log.Info("pilot-daemon stopped")
 	return nil
 }
+
+// ipcFlushTimeout bounds, at shutdown, the wait for the IPC clients'
+// writers to write out what is queued for them (the ConnClosed and CloseOK
+// of their connections) before the clients are closed.
+const ipcFlushTimeout = time.Second
 
 // awaitRegistration waits for the first registration attempt and, when it
 // succeeded, the first auto-join pass, each for at most a request

@@ -49,6 +49,7 @@ type client struct {
 	writable    chan struct{}               // closed and replaced on every Writable
 	readerWake  chan struct{}               // cap 1: the reader may proceed
 	sendPending int                         // Send bytes read but not yet executed
+	flushWaits  []chan struct{}             // closed by writeLoop once idle with all output written (flushed)
 }
 
 // slot is the position of one legacy request's reply.
@@ -403,6 +404,25 @@ func (c *client) enqueueDatagram(m ipcmsg.RecvFrom) bool {
 	c.mu.Unlock()
 	signal(c.wake)
 	return true
+}
+
+// flushed returns a channel that writeLoop closes once everything queued
+// for c before the call has been written to the socket: the writer found
+// nothing more to write and flushed its buffer. A writer that stops
+// (c.ctx ends) never closes it; callers wait on c.ctx too.
+func (c *client) flushed() <-chan struct{} {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.flushWaits = append(c.flushWaits, ch)
+	c.mu.Unlock()
+	signal(c.wake) // an idle writer goes round once more to answer
+	return ch
+}
+
+// idleLocked reports whether writeLoop has nothing to write now (c.mu held).
+func (c *client) idleLocked() bool {
+	return (len(c.slots) == 0 || !c.slots[0].done) && len(c.tagReplies) == 0 &&
+		len(c.unsolicited) == 0 && len(c.ring) == 0
 }
 
 // cleanup closes every connection the client owns, removes its listeners

@@ -54,7 +54,10 @@ type Config struct {
 
 // Server is the daemon side of the IPC socket. Create it with New (which
 // creates the socket), serve with Run, stop with Close or by cancelling
-// Run's context.
+// Run's context. The daemon's shutdown (cli.md §3) goes in steps instead:
+// StopAccepting, then (once the data plane has ended every connection)
+// CloseClients, and Close or the end of Run's context last, which removes
+// the socket file.
 type Server struct {
 	// set once in New
 	cfg      Config
@@ -71,7 +74,8 @@ type Server struct {
 	dropped   atomic.Uint64  // datagrams with no recipient or a full queue
 
 	mu      sync.Mutex // guards the fields below; never held while calling the Backend or a Conn
-	closed  bool
+	closed  bool       // Close ran
+	refuse  bool       // StopAccepting ran: no new clients
 	clients map[*client]struct{}
 	ports   map[addr.Port]*client // bound and datagram ports of clients
 	conns   map[ipcmsg.ConnID]*connEntry
@@ -119,7 +123,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Run accepts clients until ctx is cancelled or Close is called, then closes
 // every client, removes the socket and waits for all goroutines. It returns
-// nil after a requested shutdown.
+// nil after a requested shutdown. After StopAccepting it accepts no more
+// clients but goes on serving the existing ones (and keeps the socket file)
+// until ctx is cancelled or Close is called.
 func (s *Server) Run(ctx context.Context) error {
 	stop := make(chan struct{})
 	var watch sync.WaitGroup
@@ -132,6 +138,15 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	err := s.acceptLoop()
+	if err == nil {
+		// The listener was closed: by Close or the end of ctx (both
+		// already under way), or by StopAccepting, after which the
+		// existing clients are served until one of them.
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		}
+	}
 	close(stop)
 	watch.Wait()
 	s.Close()
@@ -168,8 +183,8 @@ func (s *Server) admit(nc *net.UnixConn) {
 		return
 	}
 	s.mu.Lock()
-	if s.closed || len(s.clients) >= s.cfg.MaxClients {
-		full := !s.closed
+	if s.closed || s.refuse || len(s.clients) >= s.cfg.MaxClients {
+		full := !s.closed && !s.refuse
 		s.mu.Unlock()
 		if full {
 			s.log.Warn("ipc client refused: too many clients", "max", s.cfg.MaxClients)
@@ -205,6 +220,50 @@ func (s *Server) Close() error {
 		}
 	})
 	return nil
+}
+
+// StopAccepting closes the listener: clients that connect from now on are
+// refused, while the existing clients are served as before and the socket
+// file stays in place (first step of the daemon's shutdown, cli.md §3). It
+// is idempotent and does not wait.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	s.refuse = true
+	s.mu.Unlock()
+	s.ln.Close()
+}
+
+// CloseClients ends the existing clients gracefully (daemon shutdown, after
+// the data plane has ended their connections, cli.md §3, ipc.md §10.7): it
+// stops accepting (StopAccepting), waits until the writer of every client
+// has written out everything queued for it before the call (replies,
+// unsolicited messages, Recv data, and the ConnClosed and CloseOK of
+// connections that ended), or until ctx ends, whichever comes first, and
+// then closes every client's connection. The socket file stays until Close
+// (or the end of Run's context). It does not wait for the clients'
+// goroutines; Run does.
+func (s *Server) CloseClients(ctx context.Context) {
+	s.StopAccepting()
+	s.mu.Lock()
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	flushed := make([]<-chan struct{}, len(clients))
+	for i, c := range clients {
+		flushed[i] = c.flushed()
+	}
+	for i, c := range clients {
+		select {
+		case <-flushed[i]:
+		case <-c.ctx.Done(): // the client is going away: its writer is done
+		case <-ctx.Done():
+		}
+	}
+	for _, c := range clients {
+		c.stop()
+	}
 }
 
 // DroppedDatagrams returns the number of datagrams that had no recipient

@@ -31,6 +31,7 @@ func (c *client) writeLoop() error {
 			if err := bw.Flush(); err != nil {
 				return err
 			}
+			c.releaseFlushWaits()
 			select {
 			case <-c.wake:
 				continue
@@ -60,6 +61,23 @@ func (c *client) writeLoop() error {
 			}
 			ring[i] = nil
 		}
+	}
+}
+
+// releaseFlushWaits runs after an empty collect and a successful Flush. It
+// closes the flushed channels if nothing is queued now: everything queued
+// before they were requested was then taken by an earlier collect, and so
+// written and flushed.
+func (c *client) releaseFlushWaits() {
+	c.mu.Lock()
+	var ws []chan struct{}
+	if len(c.flushWaits) > 0 && c.idleLocked() {
+		ws = c.flushWaits
+		c.flushWaits = nil
+	}
+	c.mu.Unlock()
+	for _, w := range ws {
+		close(w)
 	}
 }
 
