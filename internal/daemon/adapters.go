@@ -248,10 +248,12 @@ func (s *handshakeSender) SendHandshake(ctx context.Context, peer addr.NodeID, m
 	// Sent only once the peer acknowledged it (services.md §5.1: close
 	// once the data is acknowledged, at most 5 s); else the caller falls
 	// back to the registry relay.
-	if cw, ok := c.(interface{ CloseWait(context.Context) error }); ok {
-		return cw.CloseWait(ctx)
+	cw, ok := c.(interface{ CloseWait(context.Context) error })
+	if !ok { // every data-plane connection has it
+		c.Close()
+		return errors.New("handshake: the connection cannot confirm delivery")
 	}
-	return c.Close()
+	return cw.CloseWait(ctx)
 }
 
 // dataplaneTunnels implements trust.Tunnels: a revoked peer loses its

@@ -183,7 +183,7 @@ func (f *fakeRegistry) handle(req regmsg.Request) (reply []byte, drop bool) {
 	switch r := req.(type) {
 	case *regmsg.Register:
 		if f.retired[r.PublicKey] {
-			return fail(regmsg.CodeUnauthenticated, "this key was replaced"), false
+			return fail(regmsg.CodeUnauthenticated, regmsg.KeyReplaced+" on 2026-05-01T00:00:00Z"), false
 		}
 		if f.regDelay > 0 {
 			f.mu.Unlock()

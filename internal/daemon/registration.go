@@ -250,8 +250,8 @@ func (r *Registrar) Run(ctx context.Context) error {
 }
 
 // FirstAttempt is closed once the first registration attempt is over,
-// whatever its outcome (or Run ended before it): the daemon starts IPC and
-// its services after it (cli.md §3.1 start-up order).
+// whatever its outcome: the daemon starts IPC and its services after it
+// (cli.md §3.1 start-up order).
 func (r *Registrar) FirstAttempt() <-chan struct{} { return r.first }
 
 // Registered reports whether the node is registered.
@@ -265,7 +265,6 @@ func (r *Registrar) firstAttemptOver() { r.firstOnce.Do(func() { close(r.first) 
 
 // registerLoop registers until it succeeds (true) or ctx ends (false).
 func (r *Registrar) registerLoop(ctx context.Context, rereg bool) bool {
-	defer r.firstAttemptOver()
 	backoff := registerBackoffMin
 	for {
 		err := r.registerOnce(ctx, rereg)
@@ -434,7 +433,7 @@ func (r *Registrar) registerLocked(ctx context.Context) (*regmsg.RegisterOK, err
 // create a new node and replace identity.json (cli.md §3.1: never
 // silently).
 func keyReplaced(re *regmsg.Error) bool {
-	return re.Code == regmsg.CodeUnauthenticated && strings.Contains(re.Message, "this key was replaced")
+	return re.Code == regmsg.CodeUnauthenticated && strings.Contains(re.Message, regmsg.KeyReplaced)
 }
 
 func (r *Registrar) registerRequest() *regmsg.Register {

@@ -209,7 +209,8 @@ func (c *conn) pumpLocked(now time.Time) notify {
 	ev := c.eng.Events()
 	st := c.eng.State()
 	if stream.State(c.state.Swap(int32(st))) != st {
-		signal(c.stateSig)
+		close(c.stateCh) // every waiter of stateChanged wakes
+		c.stateCh = make(chan struct{})
 	}
 	if c.dialer && st == stream.StateSynSent && !c.synHinted && c.eng.SYNTransmissions() >= 3 {
 		c.synHinted = true
@@ -309,6 +310,14 @@ func (c *conn) after(n notify) {
 			c.dp.cfg.Transport.SuspectPeerLoss(c.key.peer, LossRTO)
 		}
 	}
+}
+
+// stateChanged returns the channel closed at the next change of the
+// engine's state: take it, then check the state, then wait on it.
+func (c *conn) stateChanged() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stateCh
 }
 
 // sinkRef wraps the sink so that every Store has the same concrete type.

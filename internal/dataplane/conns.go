@@ -36,7 +36,7 @@ type conn struct {
 	estab    chan struct{}       // closed on ESTABLISHED or CLOSED (dialer wait)
 	rcvSig   chan struct{}       // cap 1: readable / end of stream (net.Conn)
 	wrSig    chan struct{}       // cap 1: send space freed (net.Conn)
-	stateSig chan struct{}       // cap 1: the engine's state changed
+	stateCh  chan struct{}       // closed and replaced (under mu) when the engine's state changes
 
 	state   atomic.Int32  // stream.State, updated after every engine call
 	peerISN atomic.Uint32 // valid once ESTABLISHED (responder: at once)
@@ -89,7 +89,7 @@ func (dp *DataPlane) newConnLocked(key tupleKey, local, remote addr.Addr, eng *s
 		estab:    make(chan struct{}),
 		rcvSig:   make(chan struct{}, 1),
 		wrSig:    make(chan struct{}, 1),
-		stateSig: make(chan struct{}, 1),
+		stateCh:  make(chan struct{}),
 		reason:   stream.ReasonNone,
 		timer:    time.NewTimer(time.Hour),
 	}

@@ -241,27 +241,29 @@ func (n *netConn) Close() error {
 }
 
 // CloseWait closes gracefully and waits until the peer has acknowledged
-// everything written: our FIN goes out only then (wire.md §9.12), so the
-// connection has reached FIN_WAIT or TIME_WAIT. A reset, or ctx ending
-// first, is an error: the data may not have arrived (services.md §5.1,
-// "closes once the data is acknowledged (at most 5 s)").
+// every byte written (services.md §5.1, "closes once the data is
+// acknowledged (at most 5 s)"). A reset, the peer's FIN while data was
+// still unsent, or ctx ending first is an error: the data may not have
+// arrived.
 func (n *netConn) CloseWait(ctx context.Context) error {
 	n.Close()
 	c := n.c
 	for {
-		switch stream.State(c.state.Load()) {
-		case stream.StateFinWait, stream.StateTimeWait:
+		changed := c.stateChanged()
+		c.mu.Lock()
+		delivered := c.pendN == 0 && c.eng.Delivered()
+		ended := c.finished || c.eng.State() == stream.StateClosed
+		eos := c.endOfStreamLocked()
+		c.mu.Unlock()
+		switch {
+		case delivered:
 			return nil
-		case stream.StateClosed:
-			c.mu.Lock()
-			eos := c.endOfStreamLocked()
-			c.mu.Unlock()
+		case ended:
 			return &ConnError{Reason: eos.Reason, Detail: "closed before the data was acknowledged"}
 		}
 		select {
-		case <-c.stateSig:
+		case <-changed: // our FIN goes out once everything is acknowledged
 		case <-c.done:
-			c.state.Store(int32(stream.StateClosed))
 		case <-ctx.Done():
 			return fmt.Errorf("data not acknowledged: %w", ctx.Err())
 		}

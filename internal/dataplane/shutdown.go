@@ -72,10 +72,14 @@ func (dp *DataPlane) waitStates(ctx context.Context, cs []*conn, d time.Duration
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for _, c := range cs {
-		for !ok(stream.State(c.state.Load())) {
+		for {
+			changed := c.stateChanged()
+			if ok(stream.State(c.state.Load())) {
+				break
+			}
 			select {
 			case <-c.done:
-			case <-c.stateSig:
+			case <-changed:
 			case <-deadline.C:
 				return false
 			case <-ctx.Done():

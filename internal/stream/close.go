@@ -128,6 +128,7 @@ func (c *Conn) acceptFin(s uint32, bare bool, t time.Duration) {
 	snd.closedWrite = true
 	if un := snd.unsent(); un > 0 {
 		snd.buf.n -= un
+		snd.lost = true
 	}
 	if bare {
 		c.sendFinAck = true

@@ -370,6 +370,9 @@ func (c *Conn) toClosed() {
 // §9.12) and never accepts data; the receive ring goes once read empty
 // (Read frees it then).
 func (c *Conn) freeBuffers() {
+	if c.snd.buf.n > 0 {
+		c.snd.lost = true
+	}
 	c.snd.buf.free()
 	if c.rcv.buf.n == 0 {
 		c.rcv.buf.free()

@@ -519,3 +519,36 @@ func TestRSTClosesAnyState(t *testing.T) {
 		t.Fatal("write after reset")
 	}
 }
+
+// Delivered (behind the data plane's CloseWait, services.md §5.1): true once
+// every written byte is acknowledged; false when the peer's FIN arrives
+// while data is still unsent (the engine discards it), or when a reset
+// discards written data.
+func TestDelivered(t *testing.T) {
+	c := origResponder(t, testConfig(2))
+	c.Write([]byte("hello"))
+	out := c.Output(at(1), nil)
+	if len(out) != 1 || c.Delivered() {
+		t.Fatalf("after sending: %d packets, delivered %v", len(out), c.Delivered())
+	}
+	c.Handle(pk(packet.FlagACK, 1, out[0].Seq+5, 512, nil), at(2))
+	if !c.Delivered() {
+		t.Fatal("all acknowledged, not delivered")
+	}
+
+	// The peer's FIN while written data is still unsent.
+	f := origResponder(t, testConfig(2))
+	f.Write(make([]byte, 10000))
+	f.Handle(pk(packet.FlagFIN, 1, f.ISN()+1, 512, nil), at(2))
+	if f.Delivered() {
+		t.Fatal("unsent data discarded by the peer's FIN counted as delivered")
+	}
+
+	// A reset with written data not yet acknowledged.
+	r := origResponder(t, testConfig(2))
+	r.Write([]byte("lost"))
+	r.Handle(pk(packet.FlagRST, 0, 0, 0, nil), at(2))
+	if r.Delivered() {
+		t.Fatal("data discarded at a reset counted as delivered")
+	}
+}

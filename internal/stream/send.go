@@ -13,6 +13,7 @@ import (
 type sender struct {
 	mss      int
 	una, nxt uint32 // snd.una, snd.nxt (nxt includes a sent FIN)
+	lost     bool   // written bytes were discarded unacknowledged (reset, peer's FIN first)
 	base     uint32 // sequence number of buf offset 0
 	buf      ring   // bytes from base: in flight, then unsent
 	capLimit int    // send buffer capacity currently charged
@@ -120,6 +121,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Delivered reports whether the peer acknowledged every byte written: the
+// send buffer is empty and nothing was discarded unacknowledged (a reset,
+// or the peer's FIN while data was still unsent).
+func (c *Conn) Delivered() bool { return c.snd.buf.n == 0 && !c.snd.lost }
 
 // WriteSpace returns how many bytes Write would accept without growing.
 func (c *Conn) WriteSpace() int { return c.snd.capLimit - c.snd.buf.n }

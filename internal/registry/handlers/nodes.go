@@ -92,7 +92,7 @@ func (c *call) register(r *regmsg.Register) (regmsg.Reply, error) {
 			}
 		case kb.State == store.KeyRetired:
 			return authErr(reasonBadSignature, 0, regmsg.CodeUnauthenticated,
-				"this key was replaced on %s; use the node's current key, or ask an admin to re-key the node with reassign_key", fmtTime(kb.Since))
+				regmsg.KeyReplaced+" on %s; use the node's current key, or ask an admin to re-key the node with reassign_key", fmtTime(kb.Since))
 		case kb.State == store.KeyLive:
 			if n, err = tx.Node(kb.NodeID); err != nil {
 				return err

@@ -21,6 +21,13 @@ const (
 	CodeInternal           Code = "internal"
 )
 
+// KeyReplaced begins the message of the unauthenticated refusal of a
+// retired key at register (registry.md §7.1.1 decision 1: "this key was
+// replaced on T"). The daemon tells it from other refusals (an expired
+// key) to know whether its pending rotation key may be the one the
+// registry holds.
+const KeyReplaced = "this key was replaced"
+
 // Codes lists every code of §4.2, in the order of the table.
 var Codes = []Code{
 	CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodePermissionDenied,
