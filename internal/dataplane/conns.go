@@ -30,13 +30,13 @@ type conn struct {
 	remote addr.Addr // the peer's address as dialed or as seen on the SYN
 	dialer bool
 
-	mbox     chan *packet.Packet // inbound packets, bounded
-	kick     chan struct{}       // cap 1: the connection finished, the goroutine must exit
-	done     chan struct{}       // closed when the goroutine exits
-	estab    chan struct{}       // closed on ESTABLISHED or CLOSED (dialer wait)
-	rcvSig   chan struct{}       // cap 1: readable / end of stream (net.Conn)
-	wrSig    chan struct{}       // cap 1: send space freed (net.Conn)
-	stateCh  chan struct{}       // closed and replaced (under mu) when the engine's state changes
+	mbox    chan *packet.Packet // inbound packets, bounded
+	kick    chan struct{}       // cap 1: the connection finished, the goroutine must exit
+	done    chan struct{}       // closed when the goroutine exits
+	estab   chan struct{}       // closed on ESTABLISHED or CLOSED (dialer wait)
+	rcvSig  chan struct{}       // cap 1: readable / end of stream (net.Conn)
+	wrSig   chan struct{}       // cap 1: send space freed (net.Conn)
+	stateCh chan struct{}       // closed and replaced (under mu) when the engine's state changes
 
 	state   atomic.Int32  // stream.State, updated after every engine call
 	peerISN atomic.Uint32 // valid once ESTABLISHED (responder: at once)
@@ -83,15 +83,15 @@ func (dp *DataPlane) allocIDLocked() ipcmsg.ConnID {
 func (dp *DataPlane) newConnLocked(key tupleKey, local, remote addr.Addr, eng *stream.Conn, dialer bool) *conn {
 	c := &conn{
 		dp: dp, key: key, local: local, remote: remote, dialer: dialer, eng: eng,
-		mbox:     make(chan *packet.Packet, dp.cfg.Mailbox),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		estab:    make(chan struct{}),
-		rcvSig:   make(chan struct{}, 1),
-		wrSig:    make(chan struct{}, 1),
-		stateCh:  make(chan struct{}),
-		reason:   stream.ReasonNone,
-		timer:    time.NewTimer(time.Hour),
+		mbox:    make(chan *packet.Packet, dp.cfg.Mailbox),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		estab:   make(chan struct{}),
+		rcvSig:  make(chan struct{}, 1),
+		wrSig:   make(chan struct{}, 1),
+		stateCh: make(chan struct{}),
+		reason:  stream.ReasonNone,
+		timer:   time.NewTimer(time.Hour),
 	}
 	c.timer.Stop()
 	c.id = dp.allocIDLocked()
