@@ -106,7 +106,7 @@ func mapErr(err error, socket, what string) *Error {
 		// stopped answering or revoked trust, or the daemon is stopping.
 		code := codeConnFailed
 		if closed.Reason == uint8(ipcmsg.ReasonShutdown) {
-			code = "unavailable"
+			code = codeUnavailable
 		}
 		return errorf(code, "%s: %s", what, strings.TrimPrefix(closed.Error(), "pilot: "))
 	}

@@ -87,9 +87,9 @@ func (c *ipcClient) ioErr(ctx context.Context, req ipcmsg.Request, err error) er
 	case errors.Is(err, os.ErrDeadlineExceeded): // the deadline fired before ctx noticed
 		return mapErr(context.DeadlineExceeded, c.socket, "waiting for the daemon's reply to "+req.Cmd().String())
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errorf("unavailable", "the daemon closed the connection before answering %s", req.Cmd())
+		return errorf(codeUnavailable, "the daemon closed the connection before answering %s", req.Cmd())
 	}
-	return errorf("unavailable", "daemon connection: %v", err)
+	return errorf(codeUnavailable, "daemon connection: %v", err)
 }
 
 // callJSON sends req and returns the JSON body of its reply.

@@ -232,32 +232,6 @@ func withoutType(body []byte, extra map[string]any) (json.RawMessage, error) {
 	return ipcmsg.EncodeJSON(obj)
 }
 
-// withOnline applies decorateMember to every entry of a members reply
-// (ipc.md §10.4 network.members).
-func withOnline(body json.RawMessage) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
-	}
-	var nodes []json.RawMessage
-	if err := json.Unmarshal(obj["nodes"], &nodes); err != nil {
-		return nil, ipc.Errorf(ipcmsg.CodeInternal, "members reply: %v", err)
-	}
-	arr := []byte{'['}
-	for i, n := range nodes {
-		b, err := decorateMember(n)
-		if err != nil {
-			return nil, ipc.Errorf(ipcmsg.CodeInternal, "%v", err)
-		}
-		if i > 0 {
-			arr = append(arr, ',')
-		}
-		arr = append(arr, b...)
-	}
-	obj["nodes"] = append(arr, ']')
-	return ipcmsg.EncodeJSON(obj)
-}
-
 // decorateMember adds "online" (the negation of the registry's "offline",
 // which is present only when true) to one network.members entry, and
 // hostname "" and tags [] when the registry omitted them (ipc.md §10.4

@@ -7,14 +7,22 @@ import (
 
 // ipc.md §10.4: network.members entries always carry hostname, online and
 // tags, although the registry omits unset hostnames and tags.
-func TestWithOnline_FillsMemberKeys(t *testing.T) {
-	in := json.RawMessage(`{"type":"list_nodes_ok","nodes":[` +
-		`{"node_id":4,"address":"1:0001.0000.0004","public":false,"role":"owner","last_seen":"2026-03-27T10:15:03Z"},` +
-		`{"node_id":5,"address":"1:0001.0000.0005","public":true,"role":"member","last_seen":"2026-03-27T10:15:03Z","offline":true,"hostname":"beta","tags":["gpu"]}]}`)
-	out, err := withOnline(in)
-	if err != nil {
-		t.Fatal(err)
+func TestDecorateMember_FillsMemberKeys(t *testing.T) {
+	out := []byte(`{"nodes":[`)
+	for i, in := range []string{
+		`{"node_id":4,"address":"1:0001.0000.0004","public":false,"role":"owner","last_seen":"2026-03-27T10:15:03Z"}`,
+		`{"node_id":5,"address":"1:0001.0000.0005","public":true,"role":"member","last_seen":"2026-03-27T10:15:03Z","offline":true,"hostname":"beta","tags":["gpu"]}`,
+	} {
+		b, err := decorateMember(json.RawMessage(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
 	}
+	out = append(out, "]}"...)
 	var got struct {
 		Nodes []struct {
 			NodeID   uint32    `json:"node_id"`
