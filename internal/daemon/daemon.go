@@ -367,13 +367,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 const ipcFlushTimeout = time.Second
 
 // awaitRegistration waits for the first registration attempt and, when it
-// succeeded, the first auto-join pass, each for at most a request
-// deadline, so that the first IPC client sees the node registered and its
-// networks joined (cli.md §3.1 start-up order).
+// succeeded, the first auto-join pass, so that the first IPC client sees
+// the node registered and its networks joined (cli.md §3.1 start-up
+// order). Both waits share one request deadline (10 s): with the 3 s
+// beacon discovery before them, `pilotctl daemon start` (15 s) sees the
+// daemon answer even when the registry is slow.
 func (d *Daemon) awaitRegistration(ctx context.Context) {
-	wait := func(ch <-chan struct{}, bound time.Duration) bool {
-		t := time.NewTimer(bound)
-		defer t.Stop()
+	t := time.NewTimer(regclient.DefaultTimeout)
+	defer t.Stop()
+	wait := func(ch <-chan struct{}) bool {
 		select {
 		case <-ch:
 			return true
@@ -382,8 +384,8 @@ func (d *Daemon) awaitRegistration(ctx context.Context) {
 		}
 		return false
 	}
-	if wait(d.registrar.FirstAttempt(), regclient.DefaultTimeout) && d.registrar.Registered() {
-		wait(d.autojoin.FirstPass(), JoinTimeout)
+	if wait(d.registrar.FirstAttempt()) && d.registrar.Registered() {
+		wait(d.autojoin.FirstPass())
 	}
 }
 
