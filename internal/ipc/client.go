@@ -54,9 +54,8 @@ type client struct {
 
 // slot is the position of one legacy request's reply.
 type slot struct {
-	done  bool
-	empty bool // done with nothing to write (a successful Send): counted in emptySlots
-	out   outMsg
+	done bool
+	out  outMsg // msg nil once done: nothing to write (counted in emptySlots)
 }
 
 // maxSlotsFactor × MaxOutstanding bounds a client's slots, counted or not:
@@ -231,11 +230,10 @@ func (c *client) newSlot() *slot {
 func (c *client) fillSlot(sl *slot, o outMsg) {
 	c.mu.Lock()
 	sl.done, sl.out = true, o
-	sl.empty = o.msg == nil
-	if sl.empty {
+	empty := o.msg == nil
+	if empty {
 		c.emptySlots++
 	}
-	empty := sl.empty
 	c.mu.Unlock()
 	signal(c.wake)
 	if empty {

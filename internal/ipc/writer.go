@@ -104,9 +104,9 @@ func (c *client) appendCapped(frame []byte, m ipcmsg.Message) []byte {
 	case ipcmsg.CmdAccept, ipcmsg.CmdRecv, ipcmsg.CmdRecvFrom, ipcmsg.CmdConnClosed:
 		return frame
 	}
-	var rep ipcmsg.Message = oversizedReply(inner.Cmd(), n)
+	rep := oversizedReply(inner.Cmd(), n)
 	if tagged {
-		rep = ipcmsg.TaggedReply{Tag: tag, Inner: rep.(ipcmsg.Error)}
+		return ipcmsg.AppendFrame(frame, ipcmsg.TaggedReply{Tag: tag, Inner: rep})
 	}
 	return ipcmsg.AppendFrame(frame, rep)
 }
@@ -126,9 +126,8 @@ func (c *client) collect(batch []outMsg, ring []*connEntry) ([]outMsg, []*connEn
 	for len(c.slots) > 0 && c.slots[0].done {
 		if c.slots[0].out.msg != nil {
 			batch = append(batch, c.slots[0].out)
-		}
-		if c.slots[0].empty {
-			c.emptySlots--
+		} else {
+			c.emptySlots-- // every done slot without a message was counted by fillSlot
 		}
 		c.slots[0] = nil
 		c.slots = c.slots[1:]
