@@ -464,14 +464,10 @@ func registryError(label string, err error) error {
 		return ie
 	}
 	switch {
-	case errors.Is(err, regclient.ErrProtocol):
-		// Checked first: the registry answered, so it is reachable, even
-		// when the violation also ended the connection.
-		return &ipc.Error{Code: ipcmsg.CodeInternal, Text: prefix + err.Error()}
+	case !regclient.Unreachable(err):
 	case errors.Is(err, context.Canceled):
 		return &ipc.Error{Code: ipcmsg.CodeUnavailable, Text: prefix + "cancelled"}
-	case errors.Is(err, regclient.ErrTransport), errors.Is(err, regclient.ErrClosed),
-		errors.Is(err, context.DeadlineExceeded):
+	default:
 		return &ipc.Error{Code: ipcmsg.CodeUnavailable, Text: fmt.Sprintf("%sregistry unreachable: %v", prefix, err)}
 	}
 	return &ipc.Error{Code: ipcmsg.CodeInternal, Text: prefix + err.Error()}

@@ -440,15 +440,7 @@ func TestKeyRotateOutcomeUnknownResolvedAtStart(t *testing.T) {
 func TestPendingKeyDiscardedWhenRegistryKeptOldKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		path := filepath.Join(h.dir, "identity.json")
-		cur, _, err := identity.LoadOrCreate(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending, _ := identity.Generate(nil)
-		if err := identity.SaveNext(path, pending); err != nil {
-			t.Fatal(err)
-		}
+		path, cur, _ := h.withPendingKey()
 		d, stop := h.start(h.config())
 		defer stop()
 		if d.Identity().PublicKeyBase64() != cur.PublicKeyBase64() {
@@ -460,6 +452,26 @@ func TestPendingKeyDiscardedWhenRegistryKeptOldKey(t *testing.T) {
 	})
 }
 
+// withPendingKey creates the daemon's identity and a pending rotation key
+// (identity.json.next), as a rotation whose outcome was never learnt
+// leaves them.
+func (h *harness) withPendingKey() (path string, cur, pending *identity.Identity) {
+	h.t.Helper()
+	path = filepath.Join(h.dir, "identity.json")
+	cur, _, err := identity.LoadOrCreate(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	pending, err = identity.Generate(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := identity.SaveNext(path, pending); err != nil {
+		h.t.Fatal(err)
+	}
+	return path, cur, pending
+}
+
 // cli.md §3.1 "never silently replaces an existing identity": a pending
 // key is tried only when the registry says the current key was replaced;
 // when it refuses the current key as expired (an admin can extend it),
@@ -467,15 +479,7 @@ func TestPendingKeyDiscardedWhenRegistryKeptOldKey(t *testing.T) {
 func TestPendingKeyKeptWhenCurrentKeyExpired(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		path := filepath.Join(h.dir, "identity.json")
-		cur, _, err := identity.LoadOrCreate(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending, _ := identity.Generate(nil)
-		if err := identity.SaveNext(path, pending); err != nil {
-			t.Fatal(err)
-		}
+		path, cur, pending := h.withPendingKey()
 		h.reg.mu.Lock()
 		h.reg.expired = map[string]bool{cur.PublicKeyBase64(): true}
 		h.reg.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -380,4 +381,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Unreachable: transport failures, a closed client, cancellation and
+// deadlines are; a protocol violation (the registry answered), a registry
+// refusal and local errors are not.
+func TestUnreachable(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("register: %w: dial tcp: connection refused", ErrTransport): true,
+		ErrClosed:        true,
+		context.Canceled: true,
+		fmt.Errorf("x: %w", context.DeadlineExceeded):               true,
+		fmt.Errorf("%w: bad frame (%w)", ErrProtocol, ErrTransport): false,
+		&regmsg.Error{Code: regmsg.CodeNotFound, Message: "no"}:     false,
+		ErrNoIdentity:           false,
+		errors.New("disk full"): false,
+	} {
+		if got := Unreachable(err); got != want {
+			t.Errorf("Unreachable(%v) = %v, want %v", err, got, want)
+		}
+	}
+	if Unreachable(nil) {
+		t.Error("Unreachable(nil)")
+	}
 }

@@ -43,6 +43,18 @@ var (
 	ErrNoIdentity = errors.New("registry request needs a signature but the client has no identity")
 )
 
+// Unreachable reports whether err means that the registry could not be
+// reached: a transport failure, a closed client, or a request cancelled or
+// out of time (ipc.md §4: "Unreachable registry → 10 unavailable"). A
+// protocol violation is not: the registry answered.
+func Unreachable(err error) bool {
+	if err == nil || errors.Is(err, ErrProtocol) {
+		return false
+	}
+	return errors.Is(err, ErrTransport) || errors.Is(err, ErrClosed) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // Config configures a Client. Only Addr is required.
 type Config struct {
 	// Addr is the registry's host:port.

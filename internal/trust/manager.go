@@ -276,18 +276,18 @@ var transportErrnos = []syscall.Errno{
 	syscall.EHOSTDOWN,
 }
 
-// isTransport reports whether err is a failure to reach the registry: the
-// registry client's transport and closed errors (not a protocol violation:
-// the registry answered, as the daemon's registryError also reads it),
-// network and socket errors, end of stream, and deadlines or cancellation.
+// isTransport reports whether err is a failure to reach the registry
+// (regclient.Unreachable, as the daemon's registryError reads it) or the
+// peer: network and socket errors, end of stream, a socket deadline.
 func isTransport(err error) bool {
 	if err == nil {
 		return false
 	}
+	if regclient.Unreachable(err) {
+		return true
+	}
 	for _, target := range []error{
-		regclient.ErrTransport, regclient.ErrClosed,
-		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, net.ErrClosed,
-		context.DeadlineExceeded, context.Canceled, os.ErrDeadlineExceeded,
+		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, net.ErrClosed, os.ErrDeadlineExceeded,
 	} {
 		if errors.Is(err, target) {
 			return true
