@@ -280,30 +280,18 @@ func openStore(ctx context.Context, cfg *config.Config, mode storeMode, log *slo
 	})
 }
 
-// checkBackup runs the checks of a restore (§13.3 steps 1 and 2) that need
-// no store: the file is read and parsed (trailer, row count, checksum,
-// every line) and its schema version must be one this binary can load. The
-// messages are those of the store's Restore, which checks again.
+// checkBackup reads file and runs the checks of a restore that need no
+// store (sqlite.CheckBackup), naming the file in a corruption error.
 func checkBackup(file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("read backup %s: %w", file, err)
 	}
-	hdr, _, err := store.ParseBackup(data)
-	var ce *store.CorruptBackupError
-	switch {
-	case errors.As(err, &ce):
+	_, _, err = sqlite.CheckBackup(data)
+	if ce := (*store.CorruptBackupError)(nil); errors.As(err, &ce) {
 		ce.File = file
-		return ce
-	case err != nil:
-		return err
-	case hdr.SchemaVersion > sqlite.SupportedSchema():
-		return store.Refuse(store.ErrSchemaTooNew, "backup has schema version %d, newer than this binary supports (%d); restore it with a newer pilot-registry; nothing was changed",
-			hdr.SchemaVersion, sqlite.SupportedSchema())
-	case hdr.SchemaVersion < 1:
-		return &store.CorruptBackupError{File: file, Problem: fmt.Sprintf("schema_version %d", hdr.SchemaVersion)}
 	}
-	return nil
+	return err
 }
 
 // storeHealth adapts the store to server.Health. The gauges come from the

@@ -24,6 +24,24 @@ var columnName = regexp.MustCompile(`^[a-z_]{1,64}$`)
 // waits for running Updates and blocks new ones; it must not run
 // concurrently with View, Backup or VerifyAudit on the same DB (it reopens
 // the connections), which `pilot-registry restore` never does.
+// CheckBackup runs the checks of a restore that need no store (§13.3 steps
+// 1 and 2): the backup parses (trailer, row count, checksum, every line)
+// and its schema version is one this binary can load.
+func CheckBackup(data []byte) (store.BackupHeader, []store.BackupRow, error) {
+	hdr, rows, err := store.ParseBackup(data)
+	if err != nil {
+		return hdr, nil, err
+	}
+	if hdr.SchemaVersion > SupportedSchema() {
+		return hdr, nil, store.Refuse(store.ErrSchemaTooNew, "backup has schema version %d, newer than this binary supports (%d); restore it with a newer pilot-registry; nothing was changed",
+			hdr.SchemaVersion, SupportedSchema())
+	}
+	if hdr.SchemaVersion < 1 {
+		return hdr, nil, &store.CorruptBackupError{Problem: fmt.Sprintf("schema_version %d", hdr.SchemaVersion)}
+	}
+	return hdr, rows, nil
+}
+
 func (d *DB) Restore(ctx context.Context, data []byte, opts store.RestoreOptions) (store.RestoreSummary, error) {
 	var sum store.RestoreSummary
 	if d.isClosed() {
@@ -32,18 +50,11 @@ func (d *DB) Restore(ctx context.Context, data []byte, opts store.RestoreOptions
 	if d.opts.ReadOnly {
 		return sum, store.ErrReadOnly
 	}
-	hdr, rows, err := store.ParseBackup(data)
+	hdr, rows, err := CheckBackup(data)
 	if err != nil {
 		return sum, err
 	}
 	sum.Rows, sum.SchemaVersion = len(rows), hdr.SchemaVersion
-	if hdr.SchemaVersion > SupportedSchema() {
-		return sum, store.Refuse(store.ErrSchemaTooNew, "backup has schema version %d, newer than this binary supports (%d); restore it with a newer pilot-registry; nothing was changed",
-			hdr.SchemaVersion, SupportedSchema())
-	}
-	if hdr.SchemaVersion < 1 {
-		return sum, &store.CorruptBackupError{Problem: fmt.Sprintf("schema_version %d", hdr.SchemaVersion)}
-	}
 	// Hold the writer: no Update runs during the swap.
 	g := &d.group
 	g.mu.Lock()
