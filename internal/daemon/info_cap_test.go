@@ -151,7 +151,7 @@ func TestPeersOpCapped(t *testing.T) {
 			Rekeys: 1 << 40, LastRxMs: 1 << 40, LastTxMs: 1 << 40, FramesSent: 1 << 60, FramesRecv: 1 << 60,
 			DecryptFailures: 1 << 60, Replays: 1 << 60, Queued: 1 << 20}
 	}
-	out, err := capPeers(peers, len(peers), maxReplyBytes)
+	out, err := capPeers(peers, maxReplyBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestPeersOpCapped(t *testing.T) {
 		!reflect.DeepEqual(got.Peers, peers[:len(got.Peers)]) {
 		t.Fatalf("total %d, %d peers listed: want total %d and a non-empty prefix", got.Total, len(got.Peers), len(peers))
 	}
-	small, err := capPeers(peers[:3], 3, maxReplyBytes)
+	small, err := capPeers(peers[:3], maxReplyBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -490,12 +490,9 @@ func (c control) peersOp(m ipcmsg.RegistryOp) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		Peers []peerEntry `json:"peers"`
-		Total int         `json:"total"`
-	}{Peers: []peerEntry{}}
+	peers := []peerEntry{}
 	if c.d.tun == nil {
-		return ipcmsg.EncodeJSON(out)
+		return capPeers(peers, maxReplyBytes)
 	}
 	now := c.d.now()
 	ago := func(t interface{ IsZero() bool }, ms int64) int64 {
@@ -512,7 +509,7 @@ func (c control) peersOp(m ipcmsg.RegistryOp) (json.RawMessage, error) {
 		if search != "" && !strings.Contains(fmt.Sprint(uint32(p.Node)), search) && !strings.Contains(ep, search) {
 			continue
 		}
-		out.Peers = append(out.Peers, peerEntry{
+		peers = append(peers, peerEntry{
 			NodeID: p.Node, Endpoint: ep, Path: p.Path(), Relay: p.Relay, Encrypted: p.Encrypted,
 			Authenticated: p.Authenticated, Auth: p.Auth, KeyAgeS: int64(p.KeyAge.Seconds()), Rekeys: p.Rekeys,
 			LastRxMs: ago(p.LastRx, now.Sub(p.LastRx).Milliseconds()), LastTxMs: ago(p.LastTx, now.Sub(p.LastTx).Milliseconds()),
@@ -520,18 +517,18 @@ func (c control) peersOp(m ipcmsg.RegistryOp) (json.RawMessage, error) {
 			Replays: p.Replays, Queued: p.Queued,
 		})
 	}
-	out.Total = len(out.Peers)
-	return capPeers(out.Peers, out.Total, maxReplyBytes)
+	return capPeers(peers, maxReplyBytes)
 }
 
 // capPeers encodes the peers op's reply within budget bytes (ipc.md §2):
 // total stays the number of matching peers and peers lists as many of them
 // as fit, so total > len(peers) marks a cut list.
-func capPeers(peers []peerEntry, total, budget int) (json.RawMessage, error) {
+func capPeers(peers []peerEntry, budget int) (json.RawMessage, error) {
 	type reply struct {
 		Peers []peerEntry `json:"peers"`
 		Total int         `json:"total"`
 	}
+	total := len(peers)
 	body, err := ipcmsg.EncodeJSON(reply{Peers: peers, Total: total})
 	if err != nil || len(body) <= budget {
 		return body, err
