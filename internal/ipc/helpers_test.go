@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,4 +193,33 @@ func waitFor(t testing.TB, be *ipctest.Backend, what string, cond func() bool) {
 func readOne(c *rawClient) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(ioTimeout))
 	return ipcmsg.ReadFrame(c.br)
+}
+
+// dialLoopback binds port 80 on one client and dials it from a second one
+// that negotiated features (in tagged mode when they include tagged); it
+// returns the listener, the dialer and the dialer's connection once the
+// Accept arrived.
+func dialLoopback(t *testing.T, ts *testServer, features ...string) (l, d *rawClient, id ipcmsg.ConnID) {
+	t.Helper()
+	l = ts.dial(t)
+	l.bind(80)
+	d = ts.dial(t)
+	d.hello(features...)
+	dial := ipcmsg.Dial{Addr: ourNode, Port: 80}
+	var dok ipcmsg.DialOK
+	var ok bool
+	if slices.Contains(features, ipcmsg.FeatureTagged) {
+		d.send(ipcmsg.Tagged{Tag: 1, Inner: dial})
+		dok, ok = d.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK)
+	} else {
+		d.send(dial)
+		dok, ok = d.recv().(ipcmsg.DialOK)
+	}
+	if !ok {
+		t.Fatal("no DialOK")
+	}
+	if r := l.recv(); r.Cmd() != ipcmsg.CmdAccept {
+		t.Fatalf("got %v, want Accept", r.Cmd())
+	}
+	return l, d, dok.Conn
 }

@@ -16,19 +16,7 @@ import (
 // unsolicited CloseOK is sent for it).
 func TestIPC_NoUnsolicitedCloseOKAfterOwnerClose(t *testing.T) {
 	ts := startServer(t, nil)
-	l := ts.dial(t)
-	l.bind(80)
-	d := ts.dial(t)
-	d.hello(ipcmsg.FeatureTagged, ipcmsg.FeatureCloseReason)
-	d.send(ipcmsg.Tagged{Tag: 1, Inner: ipcmsg.Dial{Addr: ourNode, Port: 80}})
-	dok, ok := d.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK)
-	if !ok {
-		t.Fatal("no DialOK")
-	}
-	if r := l.recv(); r.Cmd() != ipcmsg.CmdAccept {
-		t.Fatalf("got %v, want Accept", r.Cmd())
-	}
-	id := dok.Conn
+	_, d, id := dialLoopback(t, ts, ipcmsg.FeatureTagged, ipcmsg.FeatureCloseReason)
 	conn := ts.be.Conn(id)
 	conn.Hold(2 * ipc.DefaultSendBuffer) // the Send's OK waits, and the Close behind it
 

@@ -114,19 +114,9 @@ func recvUntil(t *testing.T, c *rawClient, what string, match func(ipcmsg.Reply)
 // end of stream (no Writable).
 func TestIPC_BudgetWaitEndsAtEndOfStream(t *testing.T) {
 	ts, sb := startSilent(t, nil)
-	l := ts.dial(t)
-	l.bind(80)
-	d := ts.dial(t)
-	d.hello(ipcmsg.FeatureTagged) // its reply's slot leaves one reader wake-up pending
-	d.send(ipcmsg.Tagged{Tag: 1, Inner: ipcmsg.Dial{Addr: ourNode, Port: 80}})
-	dok, ok := d.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK)
-	if !ok {
-		t.Fatal("no DialOK")
-	}
-	if r := l.recv(); r.Cmd() != ipcmsg.CmdAccept {
-		t.Fatalf("got %v, want Accept", r.Cmd())
-	}
-	c := sb.conn(dok.Conn)
+	// The Hello's reply slot leaves one reader wake-up pending.
+	_, d, id := dialLoopback(t, ts, ipcmsg.FeatureTagged)
+	c := sb.conn(id)
 	c.held.Store(ipc.DefaultSendBudget)
 	// The reader, already waiting for a frame, reads this Info, then sees
 	// the exhausted budget (Unsent call 1), takes the pending wake-up,
@@ -151,24 +141,13 @@ func TestIPC_BudgetWaitEndsAtEndOfStream(t *testing.T) {
 // is OK: the data was queued and nothing is untransmitted any more.
 func TestIPC_TaggedSendWaitEndsAtEndOfStream(t *testing.T) {
 	ts, sb := startSilent(t, nil)
-	l := ts.dial(t)
-	l.bind(80)
-	d := ts.dial(t)
-	d.hello(ipcmsg.FeatureTagged)
-	d.send(ipcmsg.Tagged{Tag: 1, Inner: ipcmsg.Dial{Addr: ourNode, Port: 80}})
-	dok, ok := d.recv().(ipcmsg.TaggedReply).Inner.(ipcmsg.DialOK)
-	if !ok {
-		t.Fatal("no DialOK")
-	}
-	if r := l.recv(); r.Cmd() != ipcmsg.CmdAccept {
-		t.Fatalf("got %v, want Accept", r.Cmd())
-	}
-	c := sb.conn(dok.Conn)
+	_, d, id := dialLoopback(t, ts, ipcmsg.FeatureTagged)
+	c := sb.conn(id)
 	c.held.Store(2 * ipc.DefaultSendBuffer) // over the send buffer, under the budget
 	// Unsent calls: the inline check (1, too much: dispatched), the
 	// reader's budget check before the next frame (2) and the Send's wait
 	// (3), which then waits.
-	d.send(ipcmsg.Tagged{Tag: 2, Inner: ipcmsg.Send{Conn: dok.Conn, Data: []byte("data")}})
+	d.send(ipcmsg.Tagged{Tag: 2, Inner: ipcmsg.Send{Conn: id, Data: []byte("data")}})
 	waitCalls(t, c, 3)
 
 	c.reset()

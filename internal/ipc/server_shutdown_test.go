@@ -44,7 +44,7 @@ func TestIPC_ShutdownStopAcceptingKeepsClientsAndSocket(t *testing.T) {
 // CloseOK) before it closes the client; the socket file stays.
 func TestIPC_ShutdownCloseClientsFlushesQueuedOutput(t *testing.T) {
 	ts := startServer(t, nil)
-	l, d, id := dialLoopback(t, ts)
+	l, d, id := dialLoopback(t, ts, ipcmsg.FeatureCloseReason)
 	conn := ts.be.Conn(id)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 	conn.Inject(data)
@@ -94,7 +94,7 @@ func TestIPC_ShutdownCloseClientsFlushesQueuedOutput(t *testing.T) {
 // while megabytes are queued for it does not hold the shutdown up.
 func TestIPC_ShutdownCloseClientsBounded(t *testing.T) {
 	ts := startServer(t, nil)
-	_, d, id := dialLoopback(t, ts)
+	_, d, id := dialLoopback(t, ts, ipcmsg.FeatureCloseReason)
 	conn := ts.be.Conn(id)
 	conn.Inject(make([]byte, 8<<20)) // d never reads it
 	conn.End(ipcmsg.ReasonShutdown, "")
@@ -122,24 +122,4 @@ func TestIPC_ShutdownCloseClientsBounded(t *testing.T) {
 			t.Fatal("a client that read nothing got its 8 MiB and ConnClosed within 200 ms")
 		}
 	}
-}
-
-// dialLoopback binds port 80 on one client and dials it from a second one
-// that negotiated close-reason; it returns the listener, the dialer and the
-// dialer's connection.
-func dialLoopback(t *testing.T, ts *testServer) (l, d *rawClient, id ipcmsg.ConnID) {
-	t.Helper()
-	l = ts.dial(t)
-	l.bind(80)
-	d = ts.dial(t)
-	d.hello(ipcmsg.FeatureCloseReason)
-	d.send(ipcmsg.Dial{Addr: ourNode, Port: 80})
-	dok, ok := d.recv().(ipcmsg.DialOK)
-	if !ok {
-		t.Fatal("no DialOK")
-	}
-	if r := l.recv(); r.Cmd() != ipcmsg.CmdAccept {
-		t.Fatalf("got %v, want Accept", r.Cmd())
-	}
-	return l, d, dok.Conn
 }
