@@ -268,15 +268,23 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { acceptErr <- s.acceptLoop(handlerCtx, ln, sniffed, &connWG) })
 
 	var runErr error
+	acceptReturned := false
 	select {
 	case <-ctx.Done():
 	case runErr = <-acceptErr:
+		acceptReturned = true
 	}
 	// Shutdown: stop accepting, release idle connections, let in-flight
 	// requests finish within the grace period.
 	s.listening.Store(false)
 	s.closing.Store(true)
 	ln.Close()
+	if !acceptReturned {
+		// The accept loop ends on the closed listener; after it returns
+		// no connection is added to connWG, which is waited for below
+		// (an Add racing with that Wait is a WaitGroup misuse).
+		<-acceptErr
+	}
 	stopProbe()
 	s.mu.Lock()
 	for c := range s.conns {
