@@ -143,6 +143,16 @@ func TestDataPlane_EndToEndThroughIPCServer(t *testing.T) {
 		}
 	}
 	// The server's routing queued every datagram for exactly one client.
+	// The count is recorded after DeliverDatagram returns, which may be
+	// after the binder read the datagram: wait for it (bounded).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) { // polling, not synchronisation
+		fanoutMu.Lock()
+		recorded := len(fanA) > 0
+		fanoutMu.Unlock()
+		if recorded || time.Now().After(deadline) {
+			break
+		}
+	}
 	fanoutMu.Lock()
 	defer fanoutMu.Unlock()
 	if len(fanA) == 0 || slices.ContainsFunc(fanA, func(k int) bool { return k != 1 }) {
